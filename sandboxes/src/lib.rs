@@ -1,1 +1,26 @@
-//! sandbox
+//! envhub-sandbox: runs untrusted environment modules (WASI preview 1
+//! commands) under wasmtime with fuel, memory and output limits, and
+//! deterministic clocks and randomness.
+//!
+//! ```no_run
+//! use envhub_sandbox::{LoadOptions, Sandbox, SandboxConfig};
+//! # fn main() -> Result<(), envhub_sandbox::SandboxError> {
+//! let sandbox = Sandbox::new(SandboxConfig::default())?;
+//! let module = sandbox.load_file("env.wasm".as_ref(), LoadOptions::default())?;
+//! let info = module.info()?;
+//! println!("{} has splits {:?}", info.name, info.splits);
+//! # Ok(()) }
+//! ```
+
+pub mod capability;
+mod engine;
+mod error;
+pub mod limits;
+mod module;
+mod wasi;
+
+pub use engine::{Sandbox, SandboxConfig};
+pub use error::SandboxError;
+pub use limits::{HostMaxima, Limits};
+pub use module::{CallOutput, EnvModule, HostState, LoadOptions, decode};
+pub use wasi::FIXED_WALL_CLOCK_SECS;

@@ -1,0 +1,75 @@
+//! Host capabilities: imports in module `envhub` that a module may use only
+//! when its manifest declares them, and the WASI linker every module gets.
+
+use wasmtime::{Engine, Linker, Module};
+
+use crate::SandboxError;
+use crate::module::HostState;
+
+/// The module namespace of host capabilities.
+pub const CAPABILITY_MODULE: &str = "envhub";
+
+/// The WASI preview 1 module namespace.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Each capability-providing import and the capability that grants it.
+const CAPABILITY_IMPORTS: &[(&str, &str)] = &[("run_code", "code:python")];
+
+/// WASI errno `notsup`.
+const ERRNO_NOTSUP: i32 = 58;
+
+/// The capability that grants import `name` of module `envhub`, if any.
+pub fn capability_of(name: &str) -> Option<&'static str> {
+    CAPABILITY_IMPORTS.iter().find(|(import, _)| *import == name).map(|(_, cap)| *cap)
+}
+
+/// Capabilities this host implements.
+pub fn provided() -> &'static [&'static str] {
+    &[]
+}
+
+/// Builds the linker shared by every module: WASI preview 1, with
+/// `poll_oneoff` replaced so a guest cannot sleep on the host's clock.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
+    let mut linker: Linker<HostState> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
+        .map_err(|e| SandboxError::Host(format!("cannot link WASI: {e}")))?;
+    linker.allow_shadowing(true);
+    // Sleeping would make a call's duration depend on the host, and a blocked
+    // host thread cannot be interrupted by the epoch backstop.
+    linker
+        .func_wrap(WASI_MODULE, "poll_oneoff", |_: i32, _: i32, _: i32, _: i32| -> i32 { ERRNO_NOTSUP })
+        .map_err(|e| SandboxError::Host(format!("cannot link poll_oneoff: {e}")))?;
+    linker.allow_shadowing(false);
+    Ok(linker)
+}
+
+/// Checks every import of `module` before linking, so that a module asking
+/// for an undeclared capability or a foreign import gets a precise error.
+pub(crate) fn check_imports(module: &Module, declared: &[String]) -> Result<(), SandboxError> {
+    for import in module.imports() {
+        let (m, name) = (import.module(), import.name());
+        match m {
+            WASI_MODULE => {}
+            CAPABILITY_MODULE => {
+                let Some(capability) = capability_of(name) else {
+                    return Err(SandboxError::UnknownImport { module: m.into(), name: name.into() });
+                };
+                if !declared.iter().any(|d| d == capability) {
+                    return Err(SandboxError::UndeclaredCapability {
+                        module: m.into(),
+                        name: name.into(),
+                        capability: capability.into(),
+                    });
+                }
+                if !provided().contains(&capability) {
+                    return Err(SandboxError::Host(format!(
+                        "capability `{capability}` is declared but this host does not provide it yet"
+                    )));
+                }
+            }
+            _ => return Err(SandboxError::UnknownImport { module: m.into(), name: name.into() }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The [`Sandbox`]: one wasmtime engine configured for deterministic,
+//! limited execution, its epoch ticker, and the compiled-module caches.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig};
+
+use crate::limits::HostMaxima;
+use crate::module::{EnvModule, HostState, LoadOptions};
+use crate::{SandboxError, capability};
+
+/// How a [`Sandbox`] is set up.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// The most any module may ask for.
+    pub maxima: HostMaxima,
+    /// Instances that may run at once (pooling allocator slots).
+    pub max_concurrent_calls: u32,
+    /// Where compiled modules are kept between processes; `None` keeps them
+    /// in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the wall-clock backstop is checked.
+    pub epoch_tick: Duration,
+    /// Use the pooling allocator (fast instantiation). If the OS refuses the
+    /// address-space reservation, the sandbox falls back to on-demand allocation.
+    pub pooling: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            maxima: HostMaxima::default(),
+            max_concurrent_calls: 128,
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(10),
+            pooling: true,
+        }
+    }
+}
+
+/// Runs untrusted environment modules. Cheap to clone; one `Sandbox` serves
+/// concurrent calls from many threads.
+#[derive(Clone)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub linker: Linker<HostState>,
+    pub config: SandboxConfig,
+    /// Hex hash of everything that makes a compiled module valid for this engine.
+    engine_key: String,
+    modules: Mutex<HashMap<[u8; 32], Module>>,
+    pub epoch_tick: Duration,
+    _ticker: Ticker,
+}
+
+/// Advances the engine's epoch every tick until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Result<Ticker, SandboxError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("envhub-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| SandboxError::Host(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Ticker { stop })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn engine_config(config: &SandboxConfig, pooling: bool) -> Config {
+    let mut c = Config::new();
+    c.consume_fuel(true)
+        .epoch_interruption(true)
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true)
+        .max_wasm_stack(1 << 20)
+        .parallel_compilation(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        let n = config.max_concurrent_calls.max(1);
+        pool.total_core_instances(n)
+            .total_memories(n)
+            .total_tables(n)
+            .max_memory_size(usize::try_from(config.maxima.memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(usize::try_from(config.maxima.table_elements).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(16 << 10);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    c
+}
+
+impl Sandbox {
+    /// Creates a sandbox with its own engine and epoch thread.
+    pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        if config.epoch_tick.is_zero() {
+            return Err(SandboxError::Host("epoch_tick must be positive".into()));
+        }
+        let engine = match Engine::new(&engine_config(&config, config.pooling)) {
+            Ok(engine) => engine,
+            Err(_) if config.pooling => Engine::new(&engine_config(&config, false))
+                .map_err(|e| SandboxError::Host(format!("cannot create the wasmtime engine: {e}")))?,
+            Err(e) => return Err(SandboxError::Host(format!("cannot create the wasmtime engine: {e}"))),
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = format!("{:016x}", hasher.finish());
+        let linker = capability::linker(&engine)?;
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
+        if let Some(dir) = &config.cache_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| SandboxError::Host(format!("cannot create module cache {}: {e}", dir.display())))?;
+        }
+        Ok(Sandbox {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                epoch_tick: config.epoch_tick,
+                config,
+                engine_key,
+                modules: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The configuration this sandbox was created with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
+    }
+
+    /// Compiles (or takes from the caches) `wasm`, checks its imports against
+    /// the declared capabilities, and prepares it for fast instantiation.
+    pub fn load(&self, wasm: &[u8], options: LoadOptions) -> Result<EnvModule, SandboxError> {
+        options.limits.check(&self.shared.config.maxima).map_err(SandboxError::InvalidLimits)?;
+        if let Some(dir) = &options.data_dir
+            && !dir.is_dir()
+        {
+            return Err(SandboxError::Host(format!("data directory {} does not exist", dir.display())));
+        }
+        let digest: [u8; 32] = Sha256::digest(wasm).into();
+        let module = self.compiled(wasm, &digest)?;
+        EnvModule::new(self.shared.clone(), module, digest, options)
+    }
+
+    /// Reads a `.wasm` file and [`load`](Sandbox::load)s it.
+    pub fn load_file(&self, path: &Path, options: LoadOptions) -> Result<EnvModule, SandboxError> {
+        let wasm = std::fs::read(path)
+            .map_err(|e| SandboxError::InvalidModule(format!("cannot read {}: {e}", path.display())))?;
+        self.load(&wasm, options)
+    }
+
+    fn compiled(&self, wasm: &[u8], digest: &[u8; 32]) -> Result<Module, SandboxError> {
+        if let Some(m) = self.shared.modules.lock().ok().and_then(|m| m.get(digest).cloned()) {
+            return Ok(m);
+        }
+        let module = match &self.shared.config.cache_dir {
+            Some(dir) => self.compiled_on_disk(dir, wasm, digest)?,
+            None => self.compile(wasm)?,
+        };
+        if let Ok(mut modules) = self.shared.modules.lock() {
+            modules.insert(*digest, module.clone());
+        }
+        Ok(module)
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<Module, SandboxError> {
+        Module::new(&self.shared.engine, wasm).map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))
+    }
+
+    fn compiled_on_disk(&self, dir: &Path, wasm: &[u8], digest: &[u8; 32]) -> Result<Module, SandboxError> {
+        let path = dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.shared.engine_key));
+        if path.is_file() {
+            // SAFETY: only files this code wrote are read: the name binds the
+            // module digest and the engine's compatibility hash, and files are
+            // renamed into place only once complete.
+            if let Ok(m) = unsafe { Module::deserialize_file(&self.shared.engine, &path) } {
+                return Ok(m);
+            }
+        }
+        let module = self.compile(wasm)?;
+        // The cache is an optimisation: failing to write it is not an error.
+        if let Ok(bytes) = module.serialize() {
+            let tmp = dir.join(format!(".{}.{}.tmp", hex::encode(digest), std::process::id()));
+            if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(module)
+    }
+}
