@@ -15,6 +15,9 @@ pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 /// Each capability-providing import and the capability that grants it.
 const CAPABILITY_IMPORTS: &[(&str, &str)] = &[("run_code", "code:python")];
 
+/// Every capability a manifest may declare.
+pub const KNOWN_CAPABILITIES: &[&str] = &["code:python"];
+
 /// WASI errno `notsup`.
 const ERRNO_NOTSUP: i32 = 58;
 

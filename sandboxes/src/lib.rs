@@ -17,6 +17,7 @@ mod engine;
 mod error;
 pub mod limits;
 mod module;
+pub mod package;
 mod wasi;
 
 pub use engine::{Sandbox, SandboxConfig};

@@ -24,7 +24,7 @@ pub fn target_dir() -> PathBuf {
 /// # Panics
 /// When the guest has not been built, with the command that builds it.
 pub fn guest_wasm(crate_name: &str) -> PathBuf {
-    let path = target_dir().join("wasm32-wasip1/guest").join(format!("{crate_name}.wasm"));
+    let path = target_dir().join("wasm32-wasip1/release").join(format!("{crate_name}.wasm"));
     assert!(path.is_file(), "{} is missing: run scripts/build-guests.sh first", path.display());
     path
 }

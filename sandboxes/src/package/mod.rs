@@ -1,0 +1,42 @@
+//! Packages: `envhub.toml`, the module, `data/` and a README card, in a
+//! deterministic archive whose sha256 is the package's identity.
+
+mod archive;
+mod manifest;
+
+pub use archive::{Package, pack, unpack_data};
+pub use manifest::{Manifest, PackageInfo, PackageName};
+
+/// Why a package or manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// `envhub.toml` is not valid TOML or misses a field.
+    #[error("envhub.toml: {0}")]
+    Manifest(String),
+    /// The archive is not a gzip'd tar, or an entry is unsafe.
+    #[error("package archive: {0}")]
+    Archive(String),
+    /// Reading or writing files failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl PackageError {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        PackageError::Io { path: path.as_ref().display().to_string(), source }
+    }
+}
+
+/// The archive's file name of the manifest.
+pub const MANIFEST_FILE: &str = "envhub.toml";
+/// The archive's file name of the module.
+pub const MODULE_FILE: &str = "module.wasm";
+/// The archive's file name of the README card.
+pub const README_FILE: &str = "README.md";
+/// The archive's folder of data files, shown to the guest as `/data`.
+pub const DATA_DIR: &str = "data";
