@@ -1,1 +1,3 @@
 //! sdk
+
+pub mod verify;
