@@ -3,10 +3,15 @@
 
 mod json;
 pub mod parse;
+pub mod schema;
 pub mod types;
 
 pub use parse::{
     CallErrorKind, CallFormat, CallParseError, MessageError, ParseOptions, ParsedTurn,
     parse_message, parse_openai_tool_calls, parse_text,
+};
+pub use schema::{
+    CallValidationError, SchemaError, SchemaErrorKind, ValidationErrors, validate,
+    validate_arguments, validate_call,
 };
 pub use types::{ToolCall, ToolSpec, ToolSpecError};
