@@ -29,6 +29,9 @@ use super::expected::{ExpectedCall, allows_omission};
 use super::json::{MAX_DEPTH, numbers_equal, push_index, push_key, render, render_list, type_name};
 use super::types::{ToolCall, ToolSpec};
 
+/// Most calls [`match_calls`] matches as an unordered set; BFCL entries have a handful.
+pub const MAX_PARALLEL_CALLS: usize = 256;
+
 /// Knobs of the matcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchOptions {
@@ -120,6 +123,14 @@ pub enum Mismatch {
         /// The allowed values (without the `""` optional marker).
         allowed: Vec<Value>,
     },
+    /// Too many calls to match as a set (see [`MAX_PARALLEL_CALLS`]).
+    #[error("too many calls to match: {got} (at most {limit})")]
+    TooManyCalls {
+        /// Number of calls made.
+        got: usize,
+        /// The supported maximum.
+        limit: usize,
+    },
     /// In a set of several calls, an expected call was satisfied by no model call.
     #[error("expected call {} (`{function}`) matched no model call: {reason}", .index + 1)]
     NoMatch {
@@ -156,6 +167,12 @@ pub fn match_calls(
         return Err(Mismatch::WrongCount {
             expected: expected.len(),
             got: calls.len(),
+        });
+    }
+    if calls.len() > MAX_PARALLEL_CALLS {
+        return Err(Mismatch::TooManyCalls {
+            got: calls.len(),
+            limit: MAX_PARALLEL_CALLS,
         });
     }
     match (calls, expected) {
@@ -585,6 +602,25 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`f`: missing required argument arguments.loc.city"
+        );
+    }
+
+    #[test]
+    fn too_many_calls_is_refused() {
+        let n = MAX_PARALLEL_CALLS + 1;
+        let calls = vec![ToolCall::new("f", json!({})); n];
+        let e = vec![exp(json!({"f": {}})); n];
+        assert_eq!(
+            match_calls(&calls, &e, &[], &MatchOptions::default()),
+            Err(Mismatch::TooManyCalls {
+                got: n,
+                limit: MAX_PARALLEL_CALLS
+            })
+        );
+        let ok = MAX_PARALLEL_CALLS;
+        assert_eq!(
+            match_calls(&calls[..ok], &e[..ok], &[], &MatchOptions::default()),
+            Ok(())
         );
     }
 

@@ -50,7 +50,9 @@ pub mod schema;
 pub mod types;
 
 pub use expected::{ExpectedCall, ExpectedError};
-pub use matching::{MatchOptions, Mismatch, match_call, match_calls, normalize_string};
+pub use matching::{
+    MAX_PARALLEL_CALLS, MatchOptions, Mismatch, match_call, match_calls, normalize_string,
+};
 pub use parse::{
     CallErrorKind, CallFormat, CallParseError, MessageError, ParseOptions, ParsedTurn,
     parse_message, parse_openai_tool_calls, parse_text,

@@ -311,10 +311,12 @@ fn parse_hermes(text: &str) -> ParsedTurn {
     while let Some(open) = rest.find(OPEN_TAG) {
         content.push_str(&rest[..open]);
         let after = &rest[open + OPEN_TAG.len()..];
-        let close = after.find(CLOSE_TAG);
+        // Look for the closing tag only before the next opening tag, so that text with
+        // many unterminated tags is still scanned in linear time.
         let next_open = after.find(OPEN_TAG);
+        let close = after[..next_open.unwrap_or(after.len())].find(CLOSE_TAG);
         match close {
-            Some(c) if next_open.is_none_or(|o| c < o) => {
+            Some(c) => {
                 parse_tag_body(&after[..c], &mut out);
                 rest = &after[c + CLOSE_TAG.len()..];
             }
@@ -578,6 +580,17 @@ mod tests {
             CallErrorKind::UnterminatedTag
         );
         assert_eq!(t.calls[1].as_ref().unwrap().name, "b");
+    }
+
+    #[test]
+    fn many_unterminated_tags_scan_linearly() {
+        let text = format!("{}{}", "<tool_call>x".repeat(50_000), CLOSE_TAG);
+        let t = parse_text(&text, &ParseOptions::default());
+        assert_eq!(t.calls.len(), 50_000);
+        assert!(t.calls[..49_999].iter().all(|c| {
+            c.as_ref()
+                .is_err_and(|e| e.kind == CallErrorKind::UnterminatedTag)
+        }));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! accepts integral floats such as `3.0` (the BFCL matcher in [`super::matching`] is
 //! stricter).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Map, Number, Value};
@@ -428,19 +429,10 @@ impl Validator {
         {
             self.push(path, SchemaErrorKind::TooManyItems { max, got: n });
         }
-        if s.get("uniqueItems") == Some(&Value::Bool(true)) {
-            'outer: for i in 0..n {
-                for j in i + 1..n {
-                    if json_eq(&items[i], &items[j]) {
-                        let kind = SchemaErrorKind::DuplicateItems {
-                            first: i,
-                            second: j,
-                        };
-                        self.push(path, kind);
-                        break 'outer;
-                    }
-                }
-            }
+        if s.get("uniqueItems") == Some(&Value::Bool(true))
+            && let Some((first, second)) = first_duplicate(items)
+        {
+            self.push(path, SchemaErrorKind::DuplicateItems { first, second });
         }
         // Positional schemas: `prefixItems`, or draft-4 style `items: [..]`.
         let (positional, rest): (&[Value], Option<&Value>) =
@@ -589,6 +581,71 @@ impl Validator {
     }
 }
 
+/// The first pair of equal items (numbers compared by value), in O(n log n).
+fn first_duplicate(items: &[Value]) -> Option<(usize, usize)> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = canonical_key(item);
+        if let Some(&first) = seen.get(&key) {
+            return Some((first, i));
+        }
+        seen.insert(key, i);
+    }
+    None
+}
+
+/// A string equal for two values exactly when they are equal as JSON values.
+fn canonical_key(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out, 0);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String, depth: usize) {
+    if depth > MAX_DEPTH {
+        out.push('…');
+        return;
+    }
+    match v {
+        // Integers and integral floats share a key: 1 and 1.0 are equal.
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (None, Some(u), _) => out.push_str(&u.to_string()),
+            (None, None, Some(f)) if is_integral(n) && f.abs() < 1.0e19 => {
+                out.push_str(&(f as i128).to_string());
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::Array(items) => {
+            out.push('[');
+            for item in items {
+                write_canonical(item, out, depth + 1);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for k in keys {
+                out.push_str(&render_key(k));
+                out.push(':');
+                if let Some(val) = map.get(k) {
+                    write_canonical(val, out, depth + 1);
+                }
+                out.push(',');
+            }
+            out.push('}');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+fn render_key(k: &str) -> String {
+    serde_json::to_string(k).unwrap_or_default()
+}
+
 /// Whether `inst` has the named type; `None` for an unknown type name.
 fn type_matches(name: &str, inst: &Value) -> Option<bool> {
     Some(match name {
@@ -682,6 +739,31 @@ mod tests {
             errs(tuple, json!(["a", 1, 2])),
             ["arguments[2]: no value is allowed here"]
         );
+    }
+
+    #[test]
+    fn unique_items_canonical_keys() {
+        let u = json!({"uniqueItems": true});
+        assert!(
+            errs(
+                u.clone(),
+                json!([{"a": 1, "b": 2}, {"a": 1, "b": 3}, "1", 1])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            errs(
+                u.clone(),
+                json!([{"b": [2.0], "a": 1}, {"a": 1.0, "b": [2]}])
+            ),
+            ["arguments: items must be unique (items 0 and 1 are equal)"]
+        );
+        assert_eq!(
+            errs(u.clone(), json!([1e16, 10000000000000000u64])),
+            ["arguments: items must be unique (items 0 and 1 are equal)"]
+        );
+        let many: Vec<Value> = (0..100_000).map(|i| json!(i)).collect();
+        assert!(errs(u, Value::Array(many)).is_empty());
     }
 
     #[test]
