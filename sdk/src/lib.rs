@@ -37,6 +37,7 @@ pub mod guest;
 pub mod protocol;
 pub mod rng;
 pub mod single_turn;
+pub mod verify;
 
 pub use error::{EnvError, ErrorKind};
 pub use guest::Environment;

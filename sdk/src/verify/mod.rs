@@ -1,0 +1,2 @@
+//! Verifier libraries that environments use to score and give feedback on policy output.
+pub mod tools;
