@@ -1,1 +1,63 @@
-fn main() {}
+//! `envhub`: build, test, score and play RL environments.
+
+mod build;
+mod home;
+mod info;
+mod new;
+mod play;
+mod resolve;
+mod score;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// envhub: sandboxed RL environments with deterministic rewards.
+#[derive(Parser)]
+#[command(name = "envhub", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new environment crate that builds and passes `envhub test` as is.
+    New(new::Args),
+    /// Build an environment crate into a package (.envpkg).
+    Build(build::Args),
+    /// Show a package's or module's manifest, digest and `info`.
+    Info(info::Args),
+    /// Self-test an environment: determinism, and full reward for reference answers.
+    Test(test::Args),
+    /// Score completions without a policy (one from flags, or a JSONL batch).
+    Score(score::Args),
+    /// Play an environment yourself in the terminal.
+    Play(play::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::New(args) => new::run(args),
+        Command::Build(args) => build::run(args).map(|_| ()),
+        Command::Info(args) => info::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Play(args) => play::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The default environment argument: the current directory.
+fn current_dir() -> PathBuf {
+    PathBuf::from(".")
+}

@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Pooli
 
 use crate::limits::HostMaxima;
 use crate::module::{EnvModule, HostState, LoadOptions};
+use crate::package::{Package, unpack_data};
 use crate::{SandboxError, capability};
 
 /// How a [`Sandbox`] is set up.
@@ -171,6 +172,25 @@ impl Sandbox {
         let wasm = std::fs::read(path)
             .map_err(|e| SandboxError::InvalidModule(format!("cannot read {}: {e}", path.display())))?;
         self.load(&wasm, options)
+    }
+
+    /// Loads a package: its module under its manifest's limits and
+    /// capabilities, with its data files unpacked under `data_root/<digest>`
+    /// as the guest's `/data`.
+    pub fn load_package(&self, package: &Package, data_root: &Path) -> Result<EnvModule, SandboxError> {
+        let data_dir = if package.data.is_empty() {
+            None
+        } else {
+            let dir = data_root.join(hex::encode(package.digest));
+            unpack_data(package, &dir)?;
+            Some(dir)
+        };
+        let options = LoadOptions {
+            limits: package.manifest.limits,
+            capabilities: package.manifest.package.capabilities.clone(),
+            data_dir,
+        };
+        self.load(&package.module, options)
     }
 
     fn compiled(&self, wasm: &[u8], digest: &[u8; 32]) -> Result<Module, SandboxError> {

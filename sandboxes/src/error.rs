@@ -96,6 +96,9 @@ pub enum SandboxError {
     /// The guest answered with a protocol error.
     #[error("environment error: {0}")]
     Guest(#[from] EnvError),
+    /// A package could not be read or unpacked.
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
     /// The limits asked for are not allowed on this host.
     #[error("invalid limits: {0}")]
     InvalidLimits(String),
@@ -122,6 +125,7 @@ impl SandboxError {
             SandboxError::GuestExit { .. } => "guest_exit",
             SandboxError::Trap { .. } => "trap",
             SandboxError::Guest(_) => "guest_error",
+            SandboxError::Package(_) => "package",
             SandboxError::InvalidLimits(_) => "invalid_limits",
             SandboxError::Host(_) => "host_error",
         }

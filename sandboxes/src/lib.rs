@@ -18,6 +18,7 @@ mod error;
 pub mod limits;
 mod module;
 pub mod package;
+pub mod selftest;
 mod wasi;
 
 pub use engine::{Sandbox, SandboxConfig};

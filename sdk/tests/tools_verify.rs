@@ -3,9 +3,9 @@
 
 use envhub_sdk::verify::tools::bfcl::{self, BfclEntry, BfclError};
 use envhub_sdk::verify::tools::{
-    CallErrorKind, CallFormat, CallValidationError, ExpectedCall, MatchOptions, MessageError,
-    Mismatch, ParseOptions, SchemaErrorKind, ToolCall, ToolSpec, match_call, match_calls,
-    parse_message, parse_text, validate, validate_arguments, validate_call,
+    CallErrorKind, CallFormat, CallValidationError, ExpectedCall, MatchOptions, MessageError, Mismatch, ParseOptions,
+    SchemaErrorKind, ToolCall, ToolSpec, match_call, match_calls, parse_message, parse_text, validate,
+    validate_arguments, validate_call,
 };
 use serde_json::{Value, json};
 
@@ -92,23 +92,11 @@ mod parsing {
         let errors: Vec<_> = turn.errors().collect();
         assert_eq!(errors.len(), 5);
         assert_eq!(errors[0].index, 1);
-        assert!(matches!(
-            errors[0].kind,
-            CallErrorKind::InvalidArgumentsJson(_)
-        ));
-        assert!(
-            errors[0]
-                .to_string()
-                .starts_with("call 2: arguments are not valid JSON"),
-            "{}",
-            errors[0]
-        );
+        assert!(matches!(errors[0].kind, CallErrorKind::InvalidArgumentsJson(_)));
+        assert!(errors[0].to_string().starts_with("call 2: arguments are not valid JSON"), "{}", errors[0]);
         assert_eq!(errors[1].kind, CallErrorKind::MissingName);
         assert_eq!(errors[2].kind, CallErrorKind::ArgumentsNotObject("array"));
-        assert_eq!(
-            errors[3].kind,
-            CallErrorKind::UnsupportedType("code_interpreter".into())
-        );
+        assert_eq!(errors[3].kind, CallErrorKind::UnsupportedType("code_interpreter".into()));
         assert_eq!(errors[4].kind, CallErrorKind::NotAnObject("string"));
     }
 
@@ -126,10 +114,7 @@ mod parsing {
 
     #[test]
     fn malformed_messages_are_typed_errors() {
-        assert_eq!(
-            parse_message(&json!("hi"), &opts()),
-            Err(MessageError::NotAnObject("string"))
-        );
+        assert_eq!(parse_message(&json!("hi"), &opts()), Err(MessageError::NotAnObject("string")));
         assert_eq!(
             parse_message(&json!({"role": "assistant", "tool_calls": {}}), &opts()),
             Err(MessageError::ToolCallsNotArray("object"))
@@ -161,10 +146,7 @@ mod parsing {
         assert_eq!(turn.format, Some(CallFormat::Hermes));
         assert_eq!(turn.content, "I'll look both up.");
         let calls = turn.into_calls().unwrap();
-        let got: Vec<(&str, &Value)> = calls
-            .iter()
-            .map(|c| (c.name.as_str(), &c.arguments))
-            .collect();
+        let got: Vec<(&str, &Value)> = calls.iter().map(|c| (c.name.as_str(), &c.arguments)).collect();
         assert_eq!(
             got,
             [
@@ -184,10 +166,7 @@ mod parsing {
         let err = turn.calls[1].as_ref().unwrap_err();
         assert_eq!(err.index, 1);
         assert_eq!(err.kind, CallErrorKind::UnterminatedTag);
-        assert_eq!(
-            err.to_string(),
-            "call 2: unterminated <tool_call> tag (missing </tool_call>)"
-        );
+        assert_eq!(err.to_string(), "call 2: unterminated <tool_call> tag (missing </tool_call>)");
     }
 
     #[test]
@@ -202,27 +181,15 @@ mod parsing {
         let e1 = turn.calls[1].as_ref().unwrap_err();
         assert!(matches!(e1.kind, CallErrorKind::InvalidJson(_)));
         assert!(e1.to_string().starts_with("call 2: invalid JSON: "), "{e1}");
-        assert_eq!(
-            turn.calls[2].as_ref().unwrap_err().kind,
-            CallErrorKind::EmptyTag
-        );
-        assert_eq!(
-            turn.calls[3].as_ref().unwrap_err().kind,
-            CallErrorKind::MissingName
-        );
+        assert_eq!(turn.calls[2].as_ref().unwrap_err().kind, CallErrorKind::EmptyTag);
+        assert_eq!(turn.calls[3].as_ref().unwrap_err().kind, CallErrorKind::MissingName);
         let errs = turn.into_calls().unwrap_err();
         assert_eq!(errs.len(), 3);
     }
 
     #[test]
     fn no_calls_in_plain_text() {
-        for text in [
-            "",
-            "The answer is 42.",
-            "Use {braces} freely.",
-            "[1] a citation",
-            "```python\nprint('hi')\n```",
-        ] {
+        for text in ["", "The answer is 42.", "Use {braces} freely.", "[1] a citation", "```python\nprint('hi')\n```"] {
             let turn = parse_text(text, &opts());
             assert!(turn.has_no_calls(), "{text:?}");
             assert_eq!(turn.format, None);
@@ -241,24 +208,16 @@ mod parsing {
 
         let broken = "```json\n{\"name\": \"a\", \"arguments\": {\n```";
         let turn = parse_text(broken, &opts());
-        assert!(matches!(
-            turn.calls[0].as_ref().unwrap_err().kind,
-            CallErrorKind::InvalidJson(_)
-        ));
+        assert!(matches!(turn.calls[0].as_ref().unwrap_err().kind, CallErrorKind::InvalidJson(_)));
 
-        let off = ParseOptions {
-            json_fence_fallback: false,
-            ..opts()
-        };
+        let off = ParseOptions { json_fence_fallback: false, ..opts() };
         assert!(parse_text(text, &off).has_no_calls());
     }
 
     #[test]
     fn bare_json_fallback() {
-        let turn = parse_text(
-            "  {\"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}  ",
-            &opts(),
-        );
+        let turn =
+            parse_text("  {\"type\": \"function\", \"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}  ", &opts());
         assert_eq!(turn.format, Some(CallFormat::BareJson));
         assert_eq!(turn.ok_calls().next().map(|c| c.name.as_str()), Some("f"));
         assert!(parse_text("{\"temperature\": 3}", &opts()).has_no_calls());
@@ -303,29 +262,17 @@ mod schema {
     #[test]
     fn enum_message_matches_spec_example() {
         let tool = weather_tool();
-        let err = validate_arguments(
-            &tool,
-            &call("get_weather", json!({"city": "Oslo", "unit": "kelvin"})),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "arguments.unit: expected one of [\"celsius\",\"fahrenheit\"], got \"kelvin\""
-        );
+        let err =
+            validate_arguments(&tool, &call("get_weather", json!({"city": "Oslo", "unit": "kelvin"}))).unwrap_err();
+        assert_eq!(err.to_string(), "arguments.unit: expected one of [\"celsius\",\"fahrenheit\"], got \"kelvin\"");
     }
 
     #[test]
     fn valid_arguments_pass() {
         let tool = weather_tool();
-        let ok = call(
-            "get_weather",
-            json!({"city": "Oslo", "unit": "celsius", "days": 3}),
-        );
+        let ok = call("get_weather", json!({"city": "Oslo", "unit": "celsius", "days": 3}));
         assert_eq!(validate_arguments(&tool, &ok), Ok(()));
-        assert_eq!(
-            validate_call(&[tool], &ok).map(|t| t.name.as_str()),
-            Ok("get_weather")
-        );
+        assert_eq!(validate_call(&[tool], &ok).map(|t| t.name.as_str()), Ok("get_weather"));
     }
 
     #[test]
@@ -333,13 +280,9 @@ mod schema {
         let tools = [weather_tool()];
         assert_eq!(
             validate_call(&tools, &call("get_wether", json!({}))).unwrap_err(),
-            CallValidationError::UnknownFunction {
-                name: "get_wether".into(),
-                available: "get_weather".into()
-            }
+            CallValidationError::UnknownFunction { name: "get_wether".into(), available: "get_weather".into() }
         );
-        let err = validate_call(&tools, &call("get_weather", json!({"days": 0, "extra": 1})))
-            .unwrap_err();
+        let err = validate_call(&tools, &call("get_weather", json!({"days": 0, "extra": 1}))).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid arguments for `get_weather`: arguments.city: missing required property; \
@@ -350,42 +293,21 @@ mod schema {
 
     #[test]
     fn type_keyword() {
+        assert_eq!(errors(json!({"type": "object"}), json!([])), ["arguments: expected object, got array"]);
         assert_eq!(
-            errors(json!({"type": "object"}), json!([])),
-            ["arguments: expected object, got array"]
-        );
-        assert_eq!(
-            errors(
-                json!({"properties": {"n": {"type": "integer"}}}),
-                json!({"n": 1.5})
-            ),
+            errors(json!({"properties": {"n": {"type": "integer"}}}), json!({"n": 1.5})),
             ["arguments.n: expected integer, got number"]
         );
-        assert!(
-            errors(
-                json!({"properties": {"n": {"type": "number"}}}),
-                json!({"n": 2})
-            )
-            .is_empty()
-        );
+        assert!(errors(json!({"properties": {"n": {"type": "number"}}}), json!({"n": 2})).is_empty());
         assert!(errors(json!({"type": ["integer", "null"]}), json!(null)).is_empty());
-        assert_eq!(
-            errors(json!({"type": "null"}), json!(false)),
-            ["arguments: expected null, got boolean"]
-        );
-        assert_eq!(
-            errors(json!({"type": "boolean"}), json!("true")),
-            ["arguments: expected boolean, got string"]
-        );
+        assert_eq!(errors(json!({"type": "null"}), json!(false)), ["arguments: expected null, got boolean"]);
+        assert_eq!(errors(json!({"type": "boolean"}), json!("true")), ["arguments: expected boolean, got string"]);
     }
 
     #[test]
     fn const_keyword() {
         assert!(errors(json!({"const": 2}), json!(2.0)).is_empty());
-        assert_eq!(
-            errors(json!({"const": "v1"}), json!("v2")),
-            ["arguments: expected \"v1\", got \"v2\""]
-        );
+        assert_eq!(errors(json!({"const": "v1"}), json!("v2")), ["arguments: expected \"v1\", got \"v2\""]);
     }
 
     #[test]
@@ -447,10 +369,7 @@ mod schema {
             ["arguments.orders: expected at least 1 items, got 0"]
         );
         assert_eq!(
-            errors(
-                schema,
-                json!({"orders": [{"sku": "a"}, {"sku": "b"}, {"sku": "c"}, {"sku": "d"}]})
-            ),
+            errors(schema, json!({"orders": [{"sku": "a"}, {"sku": "b"}, {"sku": "c"}, {"sku": "d"}]})),
             ["arguments.orders: expected at most 3 items, got 4"]
         );
     }
@@ -460,18 +379,9 @@ mod schema {
         let s = json!({"minimum": 1, "maximum": 10});
         assert!(errors(s.clone(), json!(1)).is_empty());
         assert!(errors(s.clone(), json!(10.0)).is_empty());
-        assert_eq!(
-            errors(s.clone(), json!(0.5)),
-            ["arguments: expected a number >= 1, got 0.5"]
-        );
-        assert_eq!(
-            errors(s, json!(11)),
-            ["arguments: expected a number <= 10, got 11"]
-        );
-        assert_eq!(
-            errors(json!({"exclusiveMaximum": 5}), json!(5)),
-            ["arguments: expected a number < 5, got 5"]
-        );
+        assert_eq!(errors(s.clone(), json!(0.5)), ["arguments: expected a number >= 1, got 0.5"]);
+        assert_eq!(errors(s, json!(11)), ["arguments: expected a number <= 10, got 11"]);
+        assert_eq!(errors(json!({"exclusiveMaximum": 5}), json!(5)), ["arguments: expected a number < 5, got 5"]);
         // Bounds do not apply to non-numbers.
         assert!(errors(json!({"minimum": 3}), json!("a")).is_empty());
     }
@@ -480,25 +390,13 @@ mod schema {
     fn string_lengths_count_characters() {
         let s = json!({"type": "string", "minLength": 2, "maxLength": 3});
         assert!(errors(s.clone(), json!("éé")).is_empty());
-        assert_eq!(
-            errors(s.clone(), json!("é")),
-            ["arguments: expected at least 2 characters, got 1"]
-        );
-        assert_eq!(
-            errors(s, json!("abcd")),
-            ["arguments: expected at most 3 characters, got 4"]
-        );
+        assert_eq!(errors(s.clone(), json!("é")), ["arguments: expected at least 2 characters, got 1"]);
+        assert_eq!(errors(s, json!("abcd")), ["arguments: expected at most 3 characters, got 4"]);
     }
 
     #[test]
     fn pattern_is_ignored() {
-        assert!(
-            errors(
-                json!({"type": "string", "pattern": "^[0-9]+$"}),
-                json!("abc")
-            )
-            .is_empty()
-        );
+        assert!(errors(json!({"type": "string", "pattern": "^[0-9]+$"}), json!("abc")).is_empty());
     }
 
     #[test]
@@ -508,21 +406,13 @@ mod schema {
         assert!(errors(any.clone(), json!(3)).is_empty());
         assert_eq!(
             errors(any, json!(-1)),
-            [
-                "arguments: matched none of the 2 anyOf alternatives (closest: arguments: expected string, got integer)"
-            ]
+            ["arguments: matched none of the 2 anyOf alternatives (closest: arguments: expected string, got integer)"]
         );
         let one = json!({"oneOf": [{"type": "integer"}, {"type": "number"}]});
         assert!(errors(one.clone(), json!(1.5)).is_empty());
-        assert_eq!(
-            errors(one, json!(1)),
-            ["arguments: matched 2 oneOf alternatives, expected exactly one"]
-        );
+        assert_eq!(errors(one, json!(1)), ["arguments: matched 2 oneOf alternatives, expected exactly one"]);
         let all = json!({"allOf": [{"minimum": 0}, {"maximum": 5}]});
-        assert_eq!(
-            errors(all, json!(6)),
-            ["arguments: expected a number <= 5, got 6"]
-        );
+        assert_eq!(errors(all, json!(6)), ["arguments: expected a number <= 5, got 6"]);
     }
 
     #[test]
@@ -539,14 +429,10 @@ mod schema {
             json!({"location": {"radius_km": "far"}, "party_size": 4, "features": ["pool"]}),
         );
         let err = validate_arguments(tool, &bad).unwrap_err();
-        let kinds: Vec<(&str, &SchemaErrorKind)> =
-            err.0.iter().map(|e| (e.path.as_str(), &e.kind)).collect();
+        let kinds: Vec<(&str, &SchemaErrorKind)> = err.0.iter().map(|e| (e.path.as_str(), &e.kind)).collect();
         assert_eq!(kinds.len(), 3, "{err}");
         assert_eq!(kinds[0].0, "arguments.features[0]");
-        assert_eq!(
-            kinds[1],
-            ("arguments.location.city", &SchemaErrorKind::MissingProperty)
-        );
+        assert_eq!(kinds[1], ("arguments.location.city", &SchemaErrorKind::MissingProperty));
         assert_eq!(kinds[2].0, "arguments.location.radius_km");
     }
 }
@@ -559,73 +445,32 @@ mod matching {
     use super::*;
 
     fn check(entry: &BfclEntry, calls: &[ToolCall]) -> Result<(), Mismatch> {
-        match_calls(
-            calls,
-            &entry.expected,
-            &entry.tools,
-            &MatchOptions::default(),
-        )
+        match_calls(calls, &entry.expected, &entry.tools, &MatchOptions::default())
     }
 
     #[test]
     fn simple_exact_and_optional_args() {
         let e = fixture("simple_0");
-        assert_eq!(
-            check(&e, &[call("calc_area", json!({"base": 10, "height": 5}))]),
-            Ok(())
-        );
-        assert_eq!(
-            check(
-                &e,
-                &[call(
-                    "calc_area",
-                    json!({"base": 10, "height": 5, "unit": "Units"})
-                )]
-            ),
-            Ok(())
-        );
+        assert_eq!(check(&e, &[call("calc_area", json!({"base": 10, "height": 5}))]), Ok(()));
+        assert_eq!(check(&e, &[call("calc_area", json!({"base": 10, "height": 5, "unit": "Units"}))]), Ok(()));
     }
 
     #[test]
     fn missing_required_arg() {
         let e = fixture("simple_0");
         let err = check(&e, &[call("calc_area", json!({"base": 10}))]).unwrap_err();
-        assert_eq!(
-            err,
-            Mismatch::MissingRequiredArg {
-                function: "calc_area".into(),
-                path: "arguments.height".into()
-            }
-        );
+        assert_eq!(err, Mismatch::MissingRequiredArg { function: "calc_area".into(), path: "arguments.height".into() });
         // Required by the ground truth even when the spec does not say so.
         let expected = [ExpectedCall::from_bfcl(&json!({"f": {"a": [1], "b": [2, ""]}})).unwrap()];
-        let err = match_calls(
-            &[call("f", json!({"b": 2}))],
-            &expected,
-            &[],
-            &MatchOptions::default(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, Mismatch::MissingRequiredArg { ref path, .. } if path == "arguments.a")
-        );
+        let err = match_calls(&[call("f", json!({"b": 2}))], &expected, &[], &MatchOptions::default()).unwrap_err();
+        assert!(matches!(err, Mismatch::MissingRequiredArg { ref path, .. } if path == "arguments.a"));
     }
 
     #[test]
     fn unexpected_arg() {
         let e = fixture("simple_0");
-        let err = check(
-            &e,
-            &[call(
-                "calc_area",
-                json!({"base": 10, "height": 5, "color": "red"}),
-            )],
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "`calc_area`: unexpected argument arguments.color"
-        );
+        let err = check(&e, &[call("calc_area", json!({"base": 10, "height": 5, "color": "red"}))]).unwrap_err();
+        assert_eq!(err.to_string(), "`calc_area`: unexpected argument arguments.color");
     }
 
     #[test]
@@ -641,14 +486,7 @@ mod matching {
                 allowed: vec![json!(10)],
             }
         );
-        let err = check(
-            &e,
-            &[call(
-                "calc_area",
-                json!({"base": 10, "height": 5, "unit": "cm"}),
-            )],
-        )
-        .unwrap_err();
+        let err = check(&e, &[call("calc_area", json!({"base": 10, "height": 5, "unit": "cm"}))]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "`calc_area`: arguments.unit: value \"cm\" is not among the allowed values [\"units\"]"
@@ -658,20 +496,13 @@ mod matching {
     #[test]
     fn int_accepted_for_float_but_not_float_for_int() {
         let e = fixture("simple_1");
-        let opts = MatchOptions {
-            dots_to_underscores: true,
-            ..MatchOptions::default()
-        };
+        let opts = MatchOptions { dots_to_underscores: true, ..MatchOptions::default() };
         // y is a float param given as integer 6; expected 6.0.
         let calls = [call("math.hypot", json!({"x": 4.5, "y": 6}))];
         assert_eq!(match_calls(&calls, &e.expected, &e.tools, &opts), Ok(()));
         // base is an integer param; 10.0 is a type error, as in BFCL.
         let e0 = fixture("simple_0");
-        let err = check(
-            &e0,
-            &[call("calc_area", json!({"base": 10.0, "height": 5}))],
-        )
-        .unwrap_err();
+        let err = check(&e0, &[call("calc_area", json!({"base": 10.0, "height": 5}))]).unwrap_err();
         assert_eq!(
             err,
             Mismatch::WrongType {
@@ -681,10 +512,7 @@ mod matching {
                 got: "number",
             }
         );
-        let lax = MatchOptions {
-            check_types: false,
-            ..MatchOptions::default()
-        };
+        let lax = MatchOptions { check_types: false, ..MatchOptions::default() };
         let calls = [call("calc_area", json!({"base": 10.0, "height": 5}))];
         assert_eq!(match_calls(&calls, &e0.expected, &e0.tools, &lax), Ok(()));
     }
@@ -693,14 +521,8 @@ mod matching {
     fn dots_to_underscores_option() {
         let e = fixture("simple_1");
         let calls = [call("math_hypot", json!({"x": 4.5, "y": 6.0}))];
-        assert!(matches!(
-            check(&e, &calls),
-            Err(Mismatch::WrongFunction { .. })
-        ));
-        let opts = MatchOptions {
-            dots_to_underscores: true,
-            ..MatchOptions::default()
-        };
+        assert!(matches!(check(&e, &calls), Err(Mismatch::WrongFunction { .. })));
+        let opts = MatchOptions { dots_to_underscores: true, ..MatchOptions::default() };
         assert_eq!(match_calls(&calls, &e.expected, &e.tools, &opts), Ok(()));
     }
 
@@ -708,14 +530,8 @@ mod matching {
     fn string_normalisation() {
         let e = fixture("parallel_0");
         let calls = [
-            call(
-                "get_current_weather",
-                json!({"location": "boston,ma", "unit": "Fahrenheit"}),
-            ),
-            call(
-                "get_current_weather",
-                json!({"location": "san francisco ca"}),
-            ),
+            call("get_current_weather", json!({"location": "boston,ma", "unit": "Fahrenheit"})),
+            call("get_current_weather", json!({"location": "san francisco ca"})),
         ];
         assert_eq!(check(&e, &calls), Ok(()));
     }
@@ -723,53 +539,32 @@ mod matching {
     #[test]
     fn multiple_picks_one_function() {
         let e = fixture("multiple_0");
-        assert_eq!(
-            check(&e, &[call("get_stock_price", json!({"company": "AAPL"}))]),
-            Ok(())
-        );
+        assert_eq!(check(&e, &[call("get_stock_price", json!({"company": "AAPL"}))]), Ok(()));
         let err = check(
             &e,
-            &[call(
-                "currency_exchange.convert",
-                json!({"amount": 1, "from_currency": "USD", "to_currency": "EUR"}),
-            )],
+            &[call("currency_exchange.convert", json!({"amount": 1, "from_currency": "USD", "to_currency": "EUR"}))],
         )
         .unwrap_err();
         assert_eq!(
             err,
-            Mismatch::WrongFunction {
-                expected: "get_stock_price".into(),
-                got: "currency_exchange.convert".into()
-            }
+            Mismatch::WrongFunction { expected: "get_stock_price".into(), got: "currency_exchange.convert".into() }
         );
     }
 
     #[test]
     fn parallel_in_any_order() {
         let e = fixture("parallel_0");
-        let boston = call(
-            "get_current_weather",
-            json!({"location": "Boston, MA", "unit": "fahrenheit"}),
-        );
-        let sf = call(
-            "get_current_weather",
-            json!({"location": "San Francisco, CA", "unit": "fahrenheit"}),
-        );
+        let boston = call("get_current_weather", json!({"location": "Boston, MA", "unit": "fahrenheit"}));
+        let sf = call("get_current_weather", json!({"location": "San Francisco, CA", "unit": "fahrenheit"}));
         assert_eq!(check(&e, &[boston.clone(), sf.clone()]), Ok(()));
         assert_eq!(check(&e, &[sf.clone(), boston.clone()]), Ok(()));
         // The same call twice cannot satisfy two different expected calls.
         let err = check(&e, &[boston.clone(), boston.clone()]).unwrap_err();
         match err {
-            Mismatch::NoMatch {
-                index,
-                function,
-                reason,
-            } => {
+            Mismatch::NoMatch { index, function, reason } => {
                 assert_eq!(index, 1);
                 assert_eq!(function, "get_current_weather");
-                assert!(
-                    matches!(*reason, Mismatch::ValueNotAllowed { ref path, .. } if path == "arguments.location")
-                );
+                assert!(matches!(*reason, Mismatch::ValueNotAllowed { ref path, .. } if path == "arguments.location"));
             }
             other => panic!("unexpected {other}"),
         }
@@ -785,15 +580,13 @@ mod matching {
         let unordered = call("math.sum_list", json!({"numbers": [3.5, 2, 1]}));
         let err = check(&e, &[add.clone(), unordered]).unwrap_err();
         assert!(
-            err.to_string().starts_with("expected call 2 (`math.sum_list`) matched no model call: `math.sum_list`: arguments.numbers[0]"),
+            err.to_string().starts_with(
+                "expected call 2 (`math.sum_list`) matched no model call: `math.sum_list`: arguments.numbers[0]"
+            ),
             "{err}"
         );
         // A missing function is reported as such.
-        let err = check(
-            &e,
-            &[add.clone(), call("math.add", json!({"a": 3, "b": 7}))],
-        )
-        .unwrap_err();
+        let err = check(&e, &[add.clone(), call("math.add", json!({"a": 3, "b": 7}))]).unwrap_err();
         assert!(
             matches!(err, Mismatch::NoMatch { ref reason, .. } if matches!(**reason, Mismatch::WrongFunction { .. }))
         );
@@ -803,19 +596,10 @@ mod matching {
     fn wrong_count() {
         let e = fixture("parallel_0");
         let one = [call("get_current_weather", json!({"location": "Boston"}))];
-        assert_eq!(
-            check(&e, &one),
-            Err(Mismatch::WrongCount {
-                expected: 2,
-                got: 1
-            })
-        );
+        assert_eq!(check(&e, &one), Err(Mismatch::WrongCount { expected: 2, got: 1 }));
         assert_eq!(
             match_calls(&one, &[], &[], &MatchOptions::default()),
-            Err(Mismatch::WrongCount {
-                expected: 0,
-                got: 1
-            })
+            Err(Mismatch::WrongCount { expected: 0, got: 1 })
         );
         assert_eq!(match_calls(&[], &[], &[], &MatchOptions::default()), Ok(()));
     }
@@ -850,13 +634,7 @@ mod matching {
     fn arguments_must_be_an_object() {
         let e = fixture("simple_0");
         let err = check(&e, &[call("calc_area", json!([10, 5]))]).unwrap_err();
-        assert_eq!(
-            err,
-            Mismatch::ArgumentsNotObject {
-                function: "calc_area".into(),
-                got: "array"
-            }
-        );
+        assert_eq!(err, Mismatch::ArgumentsNotObject { function: "calc_area".into(), got: "array" });
     }
 
     #[test]
@@ -898,32 +676,15 @@ mod loader {
         assert_eq!(entry.expected[0].args["unit"], [json!("units"), json!("")]);
         assert!(entry.expected[0].is_optional("unit"));
 
-        let same = bfcl::parse_entry(
-            &serde_json::from_str(q).unwrap(),
-            &serde_json::from_str(a).unwrap(),
-        )
-        .unwrap();
+        let same = bfcl::parse_entry(&serde_json::from_str(q).unwrap(), &serde_json::from_str(a).unwrap()).unwrap();
         assert_eq!(same, entry);
     }
 
     #[test]
     fn all_fixtures_load() {
-        let entries: Vec<_> = bfcl::parse_jsonl(QUESTIONS, ANSWERS)
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let entries: Vec<_> = bfcl::parse_jsonl(QUESTIONS, ANSWERS).into_iter().collect::<Result<_, _>>().unwrap();
         let ids: Vec<_> = entries.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "simple_0",
-                "simple_1",
-                "simple_2",
-                "multiple_0",
-                "parallel_0",
-                "parallel_multiple_0"
-            ]
-        );
+        assert_eq!(ids, ["simple_0", "simple_1", "simple_2", "multiple_0", "parallel_0", "parallel_multiple_0"]);
         let pm = &entries[5];
         assert_eq!(pm.messages[0].role, "system");
         assert_eq!(pm.tools.len(), 2);
@@ -933,14 +694,8 @@ mod loader {
     #[test]
     fn loader_errors_are_typed() {
         let q = QUESTIONS.lines().next().unwrap();
-        assert!(matches!(
-            bfcl::parse_entry_str(q, "{"),
-            Err(BfclError::Json(_))
-        ));
-        assert_eq!(
-            bfcl::parse_entry_str(q, r#"{"id": "simple_0"}"#),
-            Err(BfclError::MissingField("ground_truth"))
-        );
+        assert!(matches!(bfcl::parse_entry_str(q, "{"), Err(BfclError::Json(_))));
+        assert_eq!(bfcl::parse_entry_str(q, r#"{"id": "simple_0"}"#), Err(BfclError::MissingField("ground_truth")));
         assert!(matches!(
             bfcl::parse_entry_str(q, r#"{"id": "simple_0", "ground_truth": {"f": {}}}"#),
             Err(BfclError::GroundTruth(_))
@@ -953,11 +708,7 @@ mod loader {
             Err(BfclError::Tool { index: 0, .. })
         ));
         let results = bfcl::parse_jsonl(QUESTIONS, "");
-        assert!(
-            results
-                .iter()
-                .all(|r| r == &Err(BfclError::MissingField("ground_truth")))
-        );
+        assert!(results.iter().all(|r| r == &Err(BfclError::MissingField("ground_truth"))));
     }
 
     /// The whole flow an environment runs: prompt from BFCL, reply in Hermes format,
@@ -971,15 +722,7 @@ mod loader {
         for c in &calls {
             validate_call(&entry.tools, c).unwrap();
         }
-        assert_eq!(
-            match_calls(
-                &calls,
-                &entry.expected,
-                &entry.tools,
-                &MatchOptions::default()
-            ),
-            Ok(())
-        );
+        assert_eq!(match_calls(&calls, &entry.expected, &entry.tools, &MatchOptions::default()), Ok(()));
     }
 }
 
@@ -1104,11 +847,7 @@ mod garbage {
     ];
 
     fn garbage_value(rng: &mut Rng, depth: usize) -> Value {
-        let choice = if depth > 4 {
-            rng.below(5)
-        } else {
-            rng.below(8)
-        };
+        let choice = if depth > 4 { rng.below(5) } else { rng.below(8) };
         match choice {
             0 => Value::Null,
             1 => Value::Bool(rng.below(2) == 0),
@@ -1122,22 +861,14 @@ mod garbage {
                 }
                 Value::Object(map)
             }
-            _ => Value::Array(
-                (0..rng.below(4))
-                    .map(|_| garbage_value(rng, depth + 1))
-                    .collect(),
-            ),
+            _ => Value::Array((0..rng.below(4)).map(|_| garbage_value(rng, depth + 1)).collect()),
         }
     }
 
     #[test]
     fn garbage_text_never_panics() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let all_off = ParseOptions {
-            hermes_tags: false,
-            json_fence_fallback: false,
-            bare_json_fallback: false,
-        };
+        let all_off = ParseOptions { hermes_tags: false, json_fence_fallback: false, bare_json_fallback: false };
         for _ in 0..3000 {
             let text = garbage_text(&mut rng);
             let turn = parse_text(&text, &opts());
@@ -1153,9 +884,8 @@ mod garbage {
     #[test]
     fn garbage_values_never_panic() {
         let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-        let tools: Vec<ToolSpec> = (0..40)
-            .filter_map(|_| ToolSpec::from_json(&garbage_value(&mut rng, 0)).ok())
-            .collect();
+        let tools: Vec<ToolSpec> =
+            (0..40).filter_map(|_| ToolSpec::from_json(&garbage_value(&mut rng, 0)).ok()).collect();
         for _ in 0..3000 {
             let a = garbage_value(&mut rng, 0);
             let b = garbage_value(&mut rng, 0);
@@ -1169,10 +899,7 @@ mod garbage {
                 Ok(list) => list,
                 Err(_) => {
                     let name = rng.pick(&["f", "a", ""]).to_string();
-                    vec![ExpectedCall {
-                        name,
-                        args: [("a".to_owned(), vec![b.clone(), json!("")])].into(),
-                    }]
+                    vec![ExpectedCall { name, args: [("a".to_owned(), vec![b.clone(), json!("")])].into() }]
                 }
             };
             let calls: Vec<ToolCall> = (0..expected.len())
@@ -1191,10 +918,7 @@ mod garbage {
     fn deep_nesting_never_panics() {
         let deep_text = format!("<tool_call>{}</tool_call>", "[".repeat(10_000));
         let turn = parse_text(&deep_text, &opts());
-        assert!(matches!(
-            turn.calls[0].as_ref().unwrap_err().kind,
-            CallErrorKind::InvalidJson(_)
-        ));
+        assert!(matches!(turn.calls[0].as_ref().unwrap_err().kind, CallErrorKind::InvalidJson(_)));
 
         // A value deeper than the parser would accept, built by hand.
         let mut v = json!(1);
@@ -1203,20 +927,11 @@ mod garbage {
         }
         let mut schema = json!({"type": "integer"});
         for _ in 0..300 {
-            schema =
-                json!({"type": "object", "properties": {"a": {"type": "array", "items": schema}}});
+            schema = json!({"type": "object", "properties": {"a": {"type": "array", "items": schema}}});
         }
         let err = validate(&schema, &v, "arguments").unwrap_err();
         assert!(err.0.iter().any(|e| e.kind == SchemaErrorKind::TooDeep));
-        let expected = [ExpectedCall {
-            name: "f".into(),
-            args: [("a".to_owned(), vec![v.clone()])].into(),
-        }];
-        let _ = match_calls(
-            &[call("f", json!({"a": v.clone()}))],
-            &expected,
-            &[],
-            &MatchOptions::default(),
-        );
+        let expected = [ExpectedCall { name: "f".into(), args: [("a".to_owned(), vec![v.clone()])].into() }];
+        let _ = match_calls(&[call("f", json!({"a": v.clone()}))], &expected, &[], &MatchOptions::default());
     }
 }

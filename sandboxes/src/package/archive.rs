@@ -45,8 +45,8 @@ impl Package {
         let manifest_bytes = files
             .remove(MANIFEST_FILE)
             .ok_or_else(|| PackageError::Archive(format!("no `{MANIFEST_FILE}` in the archive")))?;
-        let manifest_text = String::from_utf8(manifest_bytes)
-            .map_err(|_| PackageError::Manifest("the file is not UTF-8".into()))?;
+        let manifest_text =
+            String::from_utf8(manifest_bytes).map_err(|_| PackageError::Manifest("the file is not UTF-8".into()))?;
         let manifest = Manifest::parse(&manifest_text)?;
         let module = files
             .remove(MODULE_FILE)
@@ -138,7 +138,8 @@ fn collect_data(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) ->
         if kind.is_dir() {
             collect_data(root, &path, out)?;
         } else if kind.is_file() {
-            let rel = path.strip_prefix(root).map_err(|_| PackageError::Archive(format!("{} escapes", path.display())))?;
+            let rel =
+                path.strip_prefix(root).map_err(|_| PackageError::Archive(format!("{} escapes", path.display())))?;
             let rel = safe_relative_path(rel)?;
             let bytes = std::fs::read(&path).map_err(|e| PackageError::io(&path, e))?;
             out.insert(format!("{DATA_DIR}/{rel}"), bytes);
@@ -236,7 +237,8 @@ fn tempfile_dir(parent: &Path) -> Result<std::path::PathBuf, PackageError> {
 mod tests {
     use super::*;
 
-    const MANIFEST: &str = "[package]\nname = \"demo/echo\"\nversion = \"0.1.0\"\ndescription = \"d\"\nlicense = \"MIT\"\n";
+    const MANIFEST: &str =
+        "[package]\nname = \"demo/echo\"\nversion = \"0.1.0\"\ndescription = \"d\"\nlicense = \"MIT\"\n";
 
     #[test]
     fn packing_is_deterministic_and_round_trips() {

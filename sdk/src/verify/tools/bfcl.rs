@@ -93,10 +93,7 @@ pub enum BfclError {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> BfclError {
-    BfclError::InvalidField {
-        field,
-        reason: reason.into(),
-    }
+    BfclError::InvalidField { field, reason: reason.into() }
 }
 
 fn entry_id(v: &Value) -> Result<String, BfclError> {
@@ -105,10 +102,7 @@ fn entry_id(v: &Value) -> Result<String, BfclError> {
     };
     match map.get("id") {
         Some(Value::String(id)) => Ok(id.clone()),
-        Some(other) => Err(invalid(
-            "id",
-            format!("expected a string, got {}", type_name(other)),
-        )),
+        Some(other) => Err(invalid("id", format!("expected a string, got {}", type_name(other)))),
         None => Err(BfclError::MissingField("id")),
     }
 }
@@ -121,16 +115,10 @@ pub fn parse_question(question: &Value) -> Result<BfclQuestion, BfclError> {
     let id = entry_id(question)?;
     let messages = match question.get("question") {
         None => return Err(BfclError::MissingField("question")),
-        Some(Value::String(text)) => vec![ChatMessage {
-            role: String::from("user"),
-            content: text.clone(),
-        }],
+        Some(Value::String(text)) => vec![ChatMessage { role: String::from("user"), content: text.clone() }],
         Some(Value::Array(turns)) => parse_turns(turns)?,
         Some(other) => {
-            return Err(invalid(
-                "question",
-                format!("expected an array or string, got {}", type_name(other)),
-            ));
+            return Err(invalid("question", format!("expected an array or string, got {}", type_name(other))));
         }
     };
     let tools = match question.get("function") {
@@ -138,26 +126,17 @@ pub fn parse_question(question: &Value) -> Result<BfclQuestion, BfclError> {
         Some(Value::Array(fs)) => fs
             .iter()
             .enumerate()
-            .map(|(index, f)| {
-                ToolSpec::from_json(f).map_err(|source| BfclError::Tool { index, source })
-            })
+            .map(|(index, f)| ToolSpec::from_json(f).map_err(|source| BfclError::Tool { index, source }))
             .collect::<Result<Vec<_>, _>>()?,
         // Some older entries hold a single function object.
         Some(f @ Value::Object(_)) => {
             vec![ToolSpec::from_json(f).map_err(|source| BfclError::Tool { index: 0, source })?]
         }
         Some(other) => {
-            return Err(invalid(
-                "function",
-                format!("expected an array, got {}", type_name(other)),
-            ));
+            return Err(invalid("function", format!("expected an array, got {}", type_name(other))));
         }
     };
-    Ok(BfclQuestion {
-        id,
-        messages,
-        tools,
-    })
+    Ok(BfclQuestion { id, messages, tools })
 }
 
 fn parse_turns(turns: &[Value]) -> Result<Vec<ChatMessage>, BfclError> {
@@ -174,14 +153,8 @@ fn parse_turns(turns: &[Value]) -> Result<Vec<ChatMessage>, BfclError> {
             let role = m.get("role").and_then(Value::as_str);
             let content = m.get("content").and_then(Value::as_str);
             match (role, content) {
-                (Some(role), Some(content)) => Ok(ChatMessage {
-                    role: role.to_owned(),
-                    content: content.to_owned(),
-                }),
-                _ => Err(invalid(
-                    "question",
-                    "each message needs string `role` and `content`",
-                )),
+                (Some(role), Some(content)) => Ok(ChatMessage { role: role.to_owned(), content: content.to_owned() }),
+                _ => Err(invalid("question", "each message needs string `role` and `content`")),
             }
         })
         .collect()
@@ -192,21 +165,11 @@ pub fn parse_entry(question: &Value, answer: &Value) -> Result<BfclEntry, BfclEr
     let q = parse_question(question)?;
     let answer_id = entry_id(answer)?;
     if answer_id != q.id {
-        return Err(BfclError::IdMismatch {
-            question: q.id,
-            answer: answer_id,
-        });
+        return Err(BfclError::IdMismatch { question: q.id, answer: answer_id });
     }
-    let truth = answer
-        .get("ground_truth")
-        .ok_or(BfclError::MissingField("ground_truth"))?;
+    let truth = answer.get("ground_truth").ok_or(BfclError::MissingField("ground_truth"))?;
     let expected = ExpectedCall::list_from_bfcl(truth)?;
-    Ok(BfclEntry {
-        id: q.id,
-        messages: q.messages,
-        tools: q.tools,
-        expected,
-    })
+    Ok(BfclEntry { id: q.id, messages: q.messages, tools: q.tools, expected })
 }
 
 /// [`parse_entry`] on two JSON texts (e.g. one line of each BFCL JSONL file).
@@ -234,8 +197,7 @@ pub fn parse_jsonl(questions: &str, answers: &str) -> Vec<Result<BfclEntry, Bfcl
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let q: Value =
-                serde_json::from_str(line).map_err(|e| BfclError::Json(e.to_string()))?;
+            let q: Value = serde_json::from_str(line).map_err(|e| BfclError::Json(e.to_string()))?;
             let id = entry_id(&q)?;
             let answer = by_id
                 .binary_search_by(|(k, _)| k.as_str().cmp(id.as_str()))
@@ -268,27 +230,15 @@ mod tests {
         let q = json!({"id": "x", "question": [[], []], "function": []});
         assert_eq!(parse_question(&q), Err(BfclError::MultiTurn(2)));
         let q = json!({"id": "x", "question": [[{"role": "user"}]], "function": []});
-        assert!(matches!(
-            parse_question(&q),
-            Err(BfclError::InvalidField {
-                field: "question",
-                ..
-            })
-        ));
+        assert!(matches!(parse_question(&q), Err(BfclError::InvalidField { field: "question", .. })));
         let q = json!({"id": 3, "question": [], "function": []});
-        assert!(matches!(
-            parse_question(&q),
-            Err(BfclError::InvalidField { field: "id", .. })
-        ));
+        assert!(matches!(parse_question(&q), Err(BfclError::InvalidField { field: "id", .. })));
     }
 
     #[test]
     fn id_mismatch_is_reported() {
         let q = json!({"id": "a", "question": [[]], "function": []});
         let a = json!({"id": "b", "ground_truth": []});
-        assert!(matches!(
-            parse_entry(&q, &a),
-            Err(BfclError::IdMismatch { .. })
-        ));
+        assert!(matches!(parse_entry(&q, &a), Err(BfclError::IdMismatch { .. })));
     }
 }

@@ -65,10 +65,7 @@ impl ExpectedCall {
             return Err(ExpectedError::NotSingleFunction(outer.len()));
         };
         let Value::Object(args) = args else {
-            return Err(ExpectedError::ArgsNotObject {
-                function: name.clone(),
-                got: type_name(args),
-            });
+            return Err(ExpectedError::ArgsNotObject { function: name.clone(), got: type_name(args) });
         };
         let mut allowed = BTreeMap::new();
         for (arg, values) in args {
@@ -81,10 +78,7 @@ impl ExpectedCall {
             };
             allowed.insert(arg.clone(), values.clone());
         }
-        Ok(Self {
-            name: name.clone(),
-            args: allowed,
-        })
+        Ok(Self { name: name.clone(), args: allowed })
     }
 
     /// Reads a BFCL `ground_truth` array.
@@ -97,9 +91,7 @@ impl ExpectedCall {
 
     /// Whether the argument may be omitted (its allowed list contains `""`, or it is unknown).
     pub fn is_optional(&self, arg: &str) -> bool {
-        self.args
-            .get(arg)
-            .is_none_or(|allowed| allows_omission(allowed))
+        self.args.get(arg).is_none_or(|allowed| allows_omission(allowed))
     }
 }
 
@@ -125,25 +117,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed_ground_truth() {
-        assert_eq!(
-            ExpectedCall::list_from_bfcl(&json!({})),
-            Err(ExpectedError::NotAnArray("object"))
-        );
-        assert_eq!(
-            ExpectedCall::from_bfcl(&json!({"a": {}, "b": {}})),
-            Err(ExpectedError::NotSingleFunction(2))
-        );
-        assert_eq!(
-            ExpectedCall::from_bfcl(&json!({})),
-            Err(ExpectedError::NotSingleFunction(0))
-        );
-        assert!(matches!(
-            ExpectedCall::from_bfcl(&json!({"f": {"x": 1}})),
-            Err(ExpectedError::AllowedNotArray { .. })
-        ));
-        assert!(matches!(
-            ExpectedCall::from_bfcl(&json!({"f": []})),
-            Err(ExpectedError::ArgsNotObject { .. })
-        ));
+        assert_eq!(ExpectedCall::list_from_bfcl(&json!({})), Err(ExpectedError::NotAnArray("object")));
+        assert_eq!(ExpectedCall::from_bfcl(&json!({"a": {}, "b": {}})), Err(ExpectedError::NotSingleFunction(2)));
+        assert_eq!(ExpectedCall::from_bfcl(&json!({})), Err(ExpectedError::NotSingleFunction(0)));
+        assert!(matches!(ExpectedCall::from_bfcl(&json!({"f": {"x": 1}})), Err(ExpectedError::AllowedNotArray { .. })));
+        assert!(matches!(ExpectedCall::from_bfcl(&json!({"f": []})), Err(ExpectedError::ArgsNotObject { .. })));
     }
 }

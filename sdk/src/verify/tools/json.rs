@@ -27,9 +27,7 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 
 /// The number as an exact integer, if it is stored as one.
 fn as_i128(n: &Number) -> Option<i128> {
-    n.as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
+    n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
 }
 
 /// Numeric equality across integer and float representations (`1 == 1.0`).
@@ -48,8 +46,7 @@ pub(crate) fn is_integral(n: &Number) -> bool {
     if as_i128(n).is_some() {
         return true;
     }
-    n.as_f64()
-        .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+    n.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0)
 }
 
 /// Structural JSON equality in which numbers compare by value (`1 == 1.0`).
@@ -64,15 +61,10 @@ fn json_eq_at(a: &Value, b: &Value, depth: usize) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y.iter())
-                    .all(|(p, q)| json_eq_at(p, q, depth + 1))
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| json_eq_at(p, q, depth + 1))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq_at(v, w, depth + 1)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq_at(v, w, depth + 1)))
         }
         _ => a == b,
     }
@@ -115,9 +107,7 @@ pub(crate) fn truncate(s: String) -> String {
 /// Appends an object key to a path: `.key` for identifier-like keys, `["k e y"]` otherwise.
 pub(crate) fn push_key(path: &str, key: &str) -> String {
     let ident = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         && !key.starts_with(|c: char| c.is_ascii_digit());
     if ident {
         format!("{path}.{key}")

@@ -46,11 +46,7 @@ pub struct MatchOptions {
 impl Default for MatchOptions {
     /// Names compared exactly, strings normalised, types checked.
     fn default() -> Self {
-        Self {
-            dots_to_underscores: false,
-            normalize_strings: true,
-            check_types: true,
-        }
+        Self { dots_to_underscores: false, normalize_strings: true, check_types: true }
     }
 }
 
@@ -164,16 +160,10 @@ pub fn match_calls(
     options: &MatchOptions,
 ) -> Result<(), Mismatch> {
     if calls.len() != expected.len() {
-        return Err(Mismatch::WrongCount {
-            expected: expected.len(),
-            got: calls.len(),
-        });
+        return Err(Mismatch::WrongCount { expected: expected.len(), got: calls.len() });
     }
     if calls.len() > MAX_PARALLEL_CALLS {
-        return Err(Mismatch::TooManyCalls {
-            got: calls.len(),
-            limit: MAX_PARALLEL_CALLS,
-        });
+        return Err(Mismatch::TooManyCalls { got: calls.len(), limit: MAX_PARALLEL_CALLS });
     }
     match (calls, expected) {
         ([], []) => Ok(()),
@@ -189,25 +179,14 @@ pub fn match_call(
     tools: &[ToolSpec],
     options: &MatchOptions,
 ) -> Result<(), Mismatch> {
-    let m = Matcher {
-        options,
-        function: &expected.name,
-    };
+    let m = Matcher { options, function: &expected.name };
     if m.name_key(&call.name) != m.name_key(&expected.name) {
-        return Err(Mismatch::WrongFunction {
-            expected: expected.name.clone(),
-            got: call.name.clone(),
-        });
+        return Err(Mismatch::WrongFunction { expected: expected.name.clone(), got: call.name.clone() });
     }
     let Value::Object(args) = &call.arguments else {
-        return Err(Mismatch::ArgumentsNotObject {
-            function: expected.name.clone(),
-            got: type_name(&call.arguments),
-        });
+        return Err(Mismatch::ArgumentsNotObject { function: expected.name.clone(), got: type_name(&call.arguments) });
     };
-    let spec = tools
-        .iter()
-        .find(|t| m.name_key(&t.name) == m.name_key(&expected.name));
+    let spec = tools.iter().find(|t| m.name_key(&t.name) == m.name_key(&expected.name));
     m.match_args(args, expected, spec)
 }
 
@@ -218,25 +197,15 @@ struct Matcher<'a> {
 
 impl Matcher<'_> {
     fn name_key(&self, name: &str) -> String {
-        if self.options.dots_to_underscores {
-            name.replace('.', "_")
-        } else {
-            name.to_owned()
-        }
+        if self.options.dots_to_underscores { name.replace('.', "_") } else { name.to_owned() }
     }
 
     fn missing(&self, path: String) -> Mismatch {
-        Mismatch::MissingRequiredArg {
-            function: self.function.to_owned(),
-            path,
-        }
+        Mismatch::MissingRequiredArg { function: self.function.to_owned(), path }
     }
 
     fn unexpected(&self, path: String) -> Mismatch {
-        Mismatch::UnexpectedArg {
-            function: self.function.to_owned(),
-            path,
-        }
+        Mismatch::UnexpectedArg { function: self.function.to_owned(), path }
     }
 
     fn not_allowed(&self, path: &str, got: &Value, allowed: &[Value]) -> Mismatch {
@@ -244,11 +213,7 @@ impl Matcher<'_> {
             function: self.function.to_owned(),
             path: path.to_owned(),
             got: got.clone(),
-            allowed: allowed
-                .iter()
-                .filter(|v| v.as_str() != Some(""))
-                .cloned()
-                .collect(),
+            allowed: allowed.iter().filter(|v| v.as_str() != Some("")).cloned().collect(),
         }
     }
 
@@ -288,13 +253,7 @@ impl Matcher<'_> {
     }
 
     /// Checks the spec's `type` for a value, recursing into `items` and `properties`.
-    fn check_type(
-        &self,
-        value: &Value,
-        schema: &Value,
-        path: &str,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
+    fn check_type(&self, value: &Value, schema: &Value, path: &str, depth: usize) -> Result<(), Mismatch> {
         if depth > MAX_DEPTH {
             return Ok(());
         }
@@ -334,13 +293,7 @@ impl Matcher<'_> {
     }
 
     /// Succeeds when `got` equals one of the allowed candidates.
-    fn match_allowed(
-        &self,
-        got: &Value,
-        allowed: &[Value],
-        path: &str,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
+    fn match_allowed(&self, got: &Value, allowed: &[Value], path: &str, depth: usize) -> Result<(), Mismatch> {
         let mut same_kind: Vec<Mismatch> = Vec::new();
         for cand in allowed {
             match self.match_literal(got, cand, path, depth) {
@@ -359,13 +312,7 @@ impl Matcher<'_> {
     }
 
     /// Succeeds when `got` equals the single candidate value.
-    fn match_literal(
-        &self,
-        got: &Value,
-        cand: &Value,
-        path: &str,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
+    fn match_literal(&self, got: &Value, cand: &Value, path: &str, depth: usize) -> Result<(), Mismatch> {
         if depth > MAX_DEPTH {
             return Err(self.not_allowed(path, got, std::slice::from_ref(cand)));
         }
@@ -392,11 +339,7 @@ impl Matcher<'_> {
             }
             _ => false,
         };
-        if equal {
-            Ok(())
-        } else {
-            Err(self.not_allowed(path, got, std::slice::from_ref(cand)))
-        }
+        if equal { Ok(()) } else { Err(self.not_allowed(path, got, std::slice::from_ref(cand))) }
     }
 
     /// Matches an object against a pattern object whose members are allowed-value lists.
@@ -424,11 +367,7 @@ impl Matcher<'_> {
 
     /// Names the model calls, for a `WrongFunction` report.
     fn call_names(calls: &[ToolCall]) -> String {
-        calls
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -441,10 +380,7 @@ fn as_allowed(v: &Value) -> &[Value] {
 }
 
 fn same_container(a: &Value, b: &Value) -> bool {
-    matches!(
-        (a, b),
-        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_))
-    )
+    matches!((a, b), (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)))
 }
 
 /// BFCL-strict type check: `integer` rejects float literals, `float` accepts integers.
@@ -470,15 +406,8 @@ fn match_unordered(
     options: &MatchOptions,
 ) -> Result<(), Mismatch> {
     // results[e][c]: does model call c satisfy expected call e?
-    let results: Vec<Vec<Result<(), Mismatch>>> = expected
-        .iter()
-        .map(|exp| {
-            calls
-                .iter()
-                .map(|call| match_call(call, exp, tools, options))
-                .collect()
-        })
-        .collect();
+    let results: Vec<Vec<Result<(), Mismatch>>> =
+        expected.iter().map(|exp| calls.iter().map(|call| match_call(call, exp, tools, options)).collect()).collect();
     let mut owner: Vec<Option<usize>> = vec![None; calls.len()];
     for e in 0..expected.len() {
         let mut seen = vec![false; calls.len()];
@@ -490,12 +419,7 @@ fn match_unordered(
 }
 
 /// Tries to give expected call `e` a model call, re-assigning earlier ones if needed.
-fn augment(
-    e: usize,
-    results: &[Vec<Result<(), Mismatch>>],
-    owner: &mut [Option<usize>],
-    seen: &mut [bool],
-) -> bool {
+fn augment(e: usize, results: &[Vec<Result<(), Mismatch>>], owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
     let Some(row) = results.get(e) else {
         return false;
     };
@@ -524,23 +448,14 @@ fn explain_unmatched(
     options: &MatchOptions,
 ) -> Mismatch {
     let exp = &expected[e];
-    let m = Matcher {
-        options,
-        function: &exp.name,
-    };
+    let m = Matcher { options, function: &exp.name };
     let same_name = calls.iter().zip(&results[e]).find_map(|(call, r)| match r {
         Err(reason) if m.name_key(&call.name) == m.name_key(&exp.name) => Some(reason.clone()),
         _ => None,
     });
-    let reason = same_name.unwrap_or_else(|| Mismatch::WrongFunction {
-        expected: exp.name.clone(),
-        got: Matcher::call_names(calls),
-    });
-    Mismatch::NoMatch {
-        index: e,
-        function: exp.name.clone(),
-        reason: Box::new(reason),
-    }
+    let reason = same_name
+        .unwrap_or_else(|| Mismatch::WrongFunction { expected: exp.name.clone(), got: Matcher::call_names(calls) });
+    Mismatch::NoMatch { index: e, function: exp.name.clone(), reason: Box::new(reason) }
 }
 
 #[cfg(test)]
@@ -562,28 +477,13 @@ mod tests {
 
     #[test]
     fn same_matched_call_cannot_serve_two_expectations() {
-        let e = [
-            exp(json!({"f": {"x": [1, 2]}})),
-            exp(json!({"f": {"x": [1]}})),
-        ];
+        let e = [exp(json!({"f": {"x": [1, 2]}})), exp(json!({"f": {"x": [1]}}))];
         // Greedy would give call 0 (x=1) to expectation 0 and then fail; Kuhn re-assigns.
-        let calls = [
-            ToolCall::new("f", json!({"x": 1})),
-            ToolCall::new("f", json!({"x": 2})),
-        ];
-        assert_eq!(
-            match_calls(&calls, &e, &[], &MatchOptions::default()),
-            Ok(())
-        );
-        let calls = [
-            ToolCall::new("f", json!({"x": 1})),
-            ToolCall::new("f", json!({"x": 1})),
-        ];
+        let calls = [ToolCall::new("f", json!({"x": 1})), ToolCall::new("f", json!({"x": 2}))];
+        assert_eq!(match_calls(&calls, &e, &[], &MatchOptions::default()), Ok(()));
+        let calls = [ToolCall::new("f", json!({"x": 1})), ToolCall::new("f", json!({"x": 1}))];
         assert!(match_calls(&calls, &e, &[], &MatchOptions::default()).is_ok());
-        let calls = [
-            ToolCall::new("f", json!({"x": 2})),
-            ToolCall::new("f", json!({"x": 2})),
-        ];
+        let calls = [ToolCall::new("f", json!({"x": 2})), ToolCall::new("f", json!({"x": 2}))];
         let err = match_calls(&calls, &e, &[], &MatchOptions::default()).unwrap_err();
         assert!(matches!(err, Mismatch::NoMatch { index: 1, .. }), "{err}");
     }
@@ -599,10 +499,7 @@ mod tests {
         );
         let call = ToolCall::new("f", json!({"loc": {"zip": "75001"}}));
         let err = match_call(&call, &e, &[], &MatchOptions::default()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "`f`: missing required argument arguments.loc.city"
-        );
+        assert_eq!(err.to_string(), "`f`: missing required argument arguments.loc.city");
     }
 
     #[test]
@@ -612,24 +509,15 @@ mod tests {
         let e = vec![exp(json!({"f": {}})); n];
         assert_eq!(
             match_calls(&calls, &e, &[], &MatchOptions::default()),
-            Err(Mismatch::TooManyCalls {
-                got: n,
-                limit: MAX_PARALLEL_CALLS
-            })
+            Err(Mismatch::TooManyCalls { got: n, limit: MAX_PARALLEL_CALLS })
         );
         let ok = MAX_PARALLEL_CALLS;
-        assert_eq!(
-            match_calls(&calls[..ok], &e[..ok], &[], &MatchOptions::default()),
-            Ok(())
-        );
+        assert_eq!(match_calls(&calls[..ok], &e[..ok], &[], &MatchOptions::default()), Ok(()));
     }
 
     #[test]
     fn exact_strings_when_normalisation_off() {
-        let opts = MatchOptions {
-            normalize_strings: false,
-            ..MatchOptions::default()
-        };
+        let opts = MatchOptions { normalize_strings: false, ..MatchOptions::default() };
         let e = exp(json!({"f": {"s": ["New York"]}}));
         let call = ToolCall::new("f", json!({"s": "new york"}));
         assert!(match_call(&call, &e, &[], &opts).is_err());

@@ -50,15 +50,12 @@ pub mod schema;
 pub mod types;
 
 pub use expected::{ExpectedCall, ExpectedError};
-pub use matching::{
-    MAX_PARALLEL_CALLS, MatchOptions, Mismatch, match_call, match_calls, normalize_string,
-};
+pub use matching::{MAX_PARALLEL_CALLS, MatchOptions, Mismatch, match_call, match_calls, normalize_string};
 pub use parse::{
-    CallErrorKind, CallFormat, CallParseError, MessageError, ParseOptions, ParsedTurn,
-    parse_message, parse_openai_tool_calls, parse_text,
+    CallErrorKind, CallFormat, CallParseError, MessageError, ParseOptions, ParsedTurn, parse_message,
+    parse_openai_tool_calls, parse_text,
 };
 pub use schema::{
-    CallValidationError, SchemaError, SchemaErrorKind, ValidationErrors, validate,
-    validate_arguments, validate_call,
+    CallValidationError, SchemaError, SchemaErrorKind, ValidationErrors, validate, validate_arguments, validate_call,
 };
 pub use types::{ToolCall, ToolSpec, ToolSpecError};

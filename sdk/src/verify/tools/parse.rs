@@ -37,11 +37,7 @@ pub struct ParseOptions {
 impl Default for ParseOptions {
     /// Every format enabled.
     fn default() -> Self {
-        Self {
-            hermes_tags: true,
-            json_fence_fallback: true,
-            bare_json_fallback: true,
-        }
+        Self { hermes_tags: true, json_fence_fallback: true, bare_json_fallback: true }
     }
 }
 
@@ -177,11 +173,7 @@ pub fn parse_message(message: &Value, options: &ParseOptions) -> Result<ParsedTu
         });
     }
     if let Some(fc) = msg.get("function_call").filter(|v| !v.is_null()) {
-        let call = call_from_json(fc).map_err(|kind| CallParseError {
-            index: 0,
-            format: CallFormat::OpenAi,
-            kind,
-        });
+        let call = call_from_json(fc).map_err(|kind| CallParseError { index: 0, format: CallFormat::OpenAi, kind });
         return Ok(ParsedTurn {
             content: content.trim().to_owned(),
             format: Some(CallFormat::OpenAi),
@@ -221,13 +213,7 @@ pub fn parse_openai_tool_calls(tool_calls: &[Value]) -> Vec<Result<ToolCall, Cal
     tool_calls
         .iter()
         .enumerate()
-        .map(|(index, v)| {
-            call_from_json(v).map_err(|kind| CallParseError {
-                index,
-                format: CallFormat::OpenAi,
-                kind,
-            })
-        })
+        .map(|(index, v)| call_from_json(v).map_err(|kind| CallParseError { index, format: CallFormat::OpenAi, kind }))
         .collect()
 }
 
@@ -248,11 +234,7 @@ pub fn parse_text(text: &str, options: &ParseOptions) -> ParsedTurn {
     {
         return turn;
     }
-    ParsedTurn {
-        content: text.trim().to_owned(),
-        format: None,
-        calls: Vec::new(),
-    }
+    ParsedTurn { content: text.trim().to_owned(), format: None, calls: Vec::new() }
 }
 
 /// Collects calls decoded from one JSON body (an object, or an array of objects).
@@ -263,19 +245,12 @@ struct Collector {
 
 impl Collector {
     fn new(format: CallFormat) -> Self {
-        Self {
-            format,
-            calls: Vec::new(),
-        }
+        Self { format, calls: Vec::new() }
     }
 
     fn push_err(&mut self, kind: CallErrorKind) {
         let index = self.calls.len();
-        self.calls.push(Err(CallParseError {
-            index,
-            format: self.format,
-            kind,
-        }));
+        self.calls.push(Err(CallParseError { index, format: self.format, kind }));
     }
 
     fn push_value(&mut self, v: &Value) {
@@ -288,19 +263,13 @@ impl Collector {
     /// Adds the calls of a decoded body; an array contributes one call per element.
     fn push_body(&mut self, v: &Value) {
         match v {
-            Value::Array(items) if !items.is_empty() => {
-                items.iter().for_each(|i| self.push_value(i))
-            }
+            Value::Array(items) if !items.is_empty() => items.iter().for_each(|i| self.push_value(i)),
             other => self.push_value(other),
         }
     }
 
     fn finish(self, content: String) -> ParsedTurn {
-        ParsedTurn {
-            content: content.trim().to_owned(),
-            format: Some(self.format),
-            calls: self.calls,
-        }
+        ParsedTurn { content: content.trim().to_owned(), format: Some(self.format), calls: self.calls }
     }
 }
 
@@ -362,22 +331,14 @@ fn strip_fence(s: &str) -> &str {
 }
 
 fn is_fence_label(label: &str) -> bool {
-    matches!(
-        label.trim().to_ascii_lowercase().as_str(),
-        "" | "json" | "jsonc" | "json5" | "tool_call" | "tool_calls"
-    )
+    matches!(label.trim().to_ascii_lowercase().as_str(), "" | "json" | "jsonc" | "json5" | "tool_call" | "tool_calls")
 }
 
 /// Whether a decoded JSON value has the shape of one call or a list of calls.
 fn looks_like_calls(v: &Value) -> bool {
     match v {
         Value::Object(m) => looks_like_call(m),
-        Value::Array(items) => {
-            !items.is_empty()
-                && items
-                    .iter()
-                    .all(|i| i.as_object().is_some_and(looks_like_call))
-        }
+        Value::Array(items) => !items.is_empty() && items.iter().all(|i| i.as_object().is_some_and(looks_like_call)),
         _ => false,
     }
 }
@@ -429,11 +390,7 @@ fn parse_fences(text: &str) -> Option<ParsedTurn> {
         rest = block_end;
     }
     content.push_str(rest);
-    if out.calls.is_empty() {
-        None
-    } else {
-        Some(out.finish(content))
-    }
+    if out.calls.is_empty() { None } else { Some(out.finish(content)) }
 }
 
 fn parse_bare(text: &str) -> Option<ParsedTurn> {
@@ -482,11 +439,7 @@ fn call_from_json(v: &Value) -> Result<ToolCall, CallErrorKind> {
     };
     let raw_args = inner.get("arguments").or_else(|| inner.get("parameters"));
     let arguments = decode_arguments(raw_args)?;
-    Ok(ToolCall {
-        id,
-        name,
-        arguments,
-    })
+    Ok(ToolCall { id, name, arguments })
 }
 
 /// Decodes `arguments`: an object as is, a JSON string decoded (twice if double-encoded),
@@ -499,8 +452,8 @@ fn decode_arguments(raw: Option<&Value>) -> Result<Value, CallErrorKind> {
             if s.is_empty() {
                 return Ok(Value::Object(Map::new()));
             }
-            let once: Value = serde_json::from_str(s)
-                .map_err(|e| CallErrorKind::InvalidArgumentsJson(e.to_string()))?;
+            let once: Value =
+                serde_json::from_str(s).map_err(|e| CallErrorKind::InvalidArgumentsJson(e.to_string()))?;
             match once {
                 Value::String(inner) => serde_json::from_str(inner.trim())
                     .map_err(|e| CallErrorKind::InvalidArgumentsJson(e.to_string()))?,
@@ -528,22 +481,10 @@ mod tests {
     fn decode_arguments_shapes() {
         assert_eq!(decode_arguments(None), Ok(json!({})));
         assert_eq!(decode_arguments(Some(&json!(" "))), Ok(json!({})));
-        assert_eq!(
-            decode_arguments(Some(&json!("{\"a\":1}"))),
-            Ok(json!({"a": 1}))
-        );
-        assert_eq!(
-            decode_arguments(Some(&json!("\"{\\\"a\\\":1}\""))),
-            Ok(json!({"a": 1}))
-        );
-        assert_eq!(
-            decode_arguments(Some(&json!([1]))),
-            Err(CallErrorKind::ArgumentsNotObject("array"))
-        );
-        assert!(matches!(
-            decode_arguments(Some(&json!("{oops"))),
-            Err(CallErrorKind::InvalidArgumentsJson(_))
-        ));
+        assert_eq!(decode_arguments(Some(&json!("{\"a\":1}"))), Ok(json!({"a": 1})));
+        assert_eq!(decode_arguments(Some(&json!("\"{\\\"a\\\":1}\""))), Ok(json!({"a": 1})));
+        assert_eq!(decode_arguments(Some(&json!([1]))), Err(CallErrorKind::ArgumentsNotObject("array")));
+        assert!(matches!(decode_arguments(Some(&json!("{oops"))), Err(CallErrorKind::InvalidArgumentsJson(_))));
     }
 
     #[test]
@@ -562,23 +503,16 @@ mod tests {
 
     #[test]
     fn array_inside_one_tag_gives_several_calls() {
-        let t = text(
-            "<tool_call>[{\"name\":\"a\",\"arguments\":{}},{\"name\":\"b\",\"arguments\":{}}]</tool_call>",
-        );
+        let t = text("<tool_call>[{\"name\":\"a\",\"arguments\":{}},{\"name\":\"b\",\"arguments\":{}}]</tool_call>");
         let names: Vec<_> = t.ok_calls().map(|c| c.name.clone()).collect();
         assert_eq!(names, ["a", "b"]);
     }
 
     #[test]
     fn nested_open_tag_marks_first_unterminated() {
-        let t = text(
-            "<tool_call>{\"name\":\"a\"<tool_call>{\"name\":\"b\",\"arguments\":{}}</tool_call>",
-        );
+        let t = text("<tool_call>{\"name\":\"a\"<tool_call>{\"name\":\"b\",\"arguments\":{}}</tool_call>");
         assert_eq!(t.calls.len(), 2);
-        assert_eq!(
-            t.calls[0].as_ref().unwrap_err().kind,
-            CallErrorKind::UnterminatedTag
-        );
+        assert_eq!(t.calls[0].as_ref().unwrap_err().kind, CallErrorKind::UnterminatedTag);
         assert_eq!(t.calls[1].as_ref().unwrap().name, "b");
     }
 
@@ -587,10 +521,9 @@ mod tests {
         let text = format!("{}{}", "<tool_call>x".repeat(50_000), CLOSE_TAG);
         let t = parse_text(&text, &ParseOptions::default());
         assert_eq!(t.calls.len(), 50_000);
-        assert!(t.calls[..49_999].iter().all(|c| {
-            c.as_ref()
-                .is_err_and(|e| e.kind == CallErrorKind::UnterminatedTag)
-        }));
+        assert!(
+            t.calls[..49_999].iter().all(|c| { c.as_ref().is_err_and(|e| e.kind == CallErrorKind::UnterminatedTag) })
+        );
     }
 
     #[test]
@@ -602,11 +535,7 @@ mod tests {
 
     #[test]
     fn options_disable_fallbacks() {
-        let opts = ParseOptions {
-            json_fence_fallback: false,
-            bare_json_fallback: false,
-            ..ParseOptions::default()
-        };
+        let opts = ParseOptions { json_fence_fallback: false, bare_json_fallback: false, ..ParseOptions::default() };
         let t = parse_text("```json\n{\"name\":\"f\",\"arguments\":{}}\n```", &opts);
         assert!(t.has_no_calls());
         let t = parse_text("{\"name\":\"f\",\"arguments\":{}}", &opts);
@@ -615,11 +544,7 @@ mod tests {
 
     #[test]
     fn error_display_is_one_based() {
-        let e = CallParseError {
-            index: 1,
-            format: CallFormat::Hermes,
-            kind: CallErrorKind::InvalidJson("x".into()),
-        };
+        let e = CallParseError { index: 1, format: CallFormat::Hermes, kind: CallErrorKind::InvalidJson("x".into()) };
         assert_eq!(e.to_string(), "call 2: invalid JSON: x");
     }
 }

@@ -22,9 +22,7 @@ use std::fmt;
 use serde_json::{Map, Number, Value};
 use thiserror::Error;
 
-use super::json::{
-    MAX_DEPTH, is_integral, json_eq, push_index, push_key, render, render_list, type_name,
-};
+use super::json::{MAX_DEPTH, is_integral, json_eq, push_index, push_key, render, render_list, type_name};
 use super::types::{ToolCall, ToolSpec};
 
 /// At most this many errors are collected for one instance.
@@ -197,11 +195,7 @@ pub enum CallValidationError {
 /// Returns every violation found (up to a bound), in document order.
 pub fn validate(schema: &Value, instance: &Value, root: &str) -> Result<(), ValidationErrors> {
     let errors = collect(schema, instance, root, 0);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ValidationErrors(errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(ValidationErrors(errors)) }
 }
 
 /// Validates a call's arguments against the tool's `parameters`; paths start at `arguments`.
@@ -210,25 +204,13 @@ pub fn validate_arguments(tool: &ToolSpec, call: &ToolCall) -> Result<(), Valida
 }
 
 /// Finds the tool the call names and validates the arguments against it.
-pub fn validate_call<'t>(
-    tools: &'t [ToolSpec],
-    call: &ToolCall,
-) -> Result<&'t ToolSpec, CallValidationError> {
+pub fn validate_call<'t>(tools: &'t [ToolSpec], call: &ToolCall) -> Result<&'t ToolSpec, CallValidationError> {
     let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
-        let available = tools
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(CallValidationError::UnknownFunction {
-            name: call.name.clone(),
-            available,
-        });
+        let available = tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(CallValidationError::UnknownFunction { name: call.name.clone(), available });
     };
-    validate_arguments(tool, call).map_err(|errors| CallValidationError::InvalidArguments {
-        name: call.name.clone(),
-        errors,
-    })?;
+    validate_arguments(tool, call)
+        .map_err(|errors| CallValidationError::InvalidArguments { name: call.name.clone(), errors })?;
     Ok(tool)
 }
 
@@ -245,10 +227,7 @@ struct Validator {
 impl Validator {
     fn push(&mut self, path: &str, kind: SchemaErrorKind) {
         if self.errors.len() < MAX_ERRORS {
-            self.errors.push(SchemaError {
-                path: path.to_owned(),
-                kind,
-            });
+            self.errors.push(SchemaError { path: path.to_owned(), kind });
         }
     }
 
@@ -266,10 +245,7 @@ impl Validator {
             Value::Bool(false) => return self.push(path, SchemaErrorKind::Forbidden),
             Value::Object(s) => s,
             other => {
-                let msg = format!(
-                    "a schema must be an object or boolean, got {}",
-                    type_name(other)
-                );
+                let msg = format!("a schema must be an object or boolean, got {}", type_name(other));
                 return self.push(path, SchemaErrorKind::InvalidSchema(msg));
             }
         };
@@ -321,13 +297,7 @@ impl Validator {
             }
         }
         if !ok {
-            self.push(
-                path,
-                SchemaErrorKind::TypeMismatch {
-                    expected: names.join(" or "),
-                    got: type_name(inst),
-                },
-            );
+            self.push(path, SchemaErrorKind::TypeMismatch { expected: names.join(" or "), got: type_name(inst) });
         }
         ok
     }
@@ -336,10 +306,7 @@ impl Validator {
         match s.get("enum") {
             None => {}
             Some(Value::Array(allowed)) if !allowed.iter().any(|a| json_eq(a, inst)) => {
-                let kind = SchemaErrorKind::NotInEnum {
-                    allowed: render_list(allowed),
-                    got: render(inst),
-                };
+                let kind = SchemaErrorKind::NotInEnum { allowed: render_list(allowed), got: render(inst) };
                 self.push(path, kind);
             }
             Some(Value::Array(_)) => {}
@@ -351,10 +318,7 @@ impl Validator {
         if let Some(c) = s.get("const")
             && !json_eq(c, inst)
         {
-            let kind = SchemaErrorKind::ConstMismatch {
-                expected: render(c),
-                got: render(inst),
-            };
+            let kind = SchemaErrorKind::ConstMismatch { expected: render(c), got: render(inst) };
             self.push(path, kind);
         }
     }
@@ -394,10 +358,7 @@ impl Validator {
                     (false, false) => "<=",
                     (false, true) => "<",
                 };
-                let kind = SchemaErrorKind::OutOfRange {
-                    constraint: format!("{op} {bound}"),
-                    got: got.clone(),
-                };
+                let kind = SchemaErrorKind::OutOfRange { constraint: format!("{op} {bound}"), got: got.clone() };
                 self.push(path, kind);
             }
         }
@@ -435,12 +396,11 @@ impl Validator {
             self.push(path, SchemaErrorKind::DuplicateItems { first, second });
         }
         // Positional schemas: `prefixItems`, or draft-4 style `items: [..]`.
-        let (positional, rest): (&[Value], Option<&Value>) =
-            match (s.get("prefixItems"), s.get("items")) {
-                (Some(Value::Array(p)), items_schema) => (p.as_slice(), items_schema),
-                (_, Some(Value::Array(p))) => (p.as_slice(), s.get("additionalItems")),
-                (_, items_schema) => (&[], items_schema),
-            };
+        let (positional, rest): (&[Value], Option<&Value>) = match (s.get("prefixItems"), s.get("items")) {
+            (Some(Value::Array(p)), items_schema) => (p.as_slice(), items_schema),
+            (_, Some(Value::Array(p))) => (p.as_slice(), s.get("additionalItems")),
+            (_, items_schema) => (&[], items_schema),
+        };
         for (i, item) in items.iter().enumerate() {
             if self.full() {
                 return;
@@ -452,13 +412,7 @@ impl Validator {
         }
     }
 
-    fn check_object(
-        &mut self,
-        s: &Map<String, Value>,
-        map: &Map<String, Value>,
-        path: &str,
-        depth: usize,
-    ) {
+    fn check_object(&mut self, s: &Map<String, Value>, map: &Map<String, Value>, path: &str, depth: usize) {
         let props = match s.get("properties") {
             None => None,
             Some(Value::Object(p)) => Some(p),
@@ -492,22 +446,14 @@ impl Validator {
                 Some(sub) => self.check(sub, value, &child, depth + 1),
                 None => match additional {
                     None | Some(Value::Bool(true)) => {}
-                    Some(Value::Bool(false)) => {
-                        self.push(&child, SchemaErrorKind::UnexpectedProperty)
-                    }
+                    Some(Value::Bool(false)) => self.push(&child, SchemaErrorKind::UnexpectedProperty),
                     Some(sub) => self.check(sub, value, &child, depth + 1),
                 },
             }
         }
     }
 
-    fn check_combinators(
-        &mut self,
-        s: &Map<String, Value>,
-        inst: &Value,
-        path: &str,
-        depth: usize,
-    ) {
+    fn check_combinators(&mut self, s: &Map<String, Value>, inst: &Value, path: &str, depth: usize) {
         if let Some(all) = self.schema_list(s, "allOf", path) {
             for sub in all {
                 self.check(sub, inst, path, depth + 1);
@@ -520,22 +466,11 @@ impl Validator {
             if alts.is_empty() {
                 continue;
             }
-            let results: Vec<Vec<SchemaError>> = alts
-                .iter()
-                .map(|sub| collect(sub, inst, path, depth + 1))
-                .collect();
+            let results: Vec<Vec<SchemaError>> = alts.iter().map(|sub| collect(sub, inst, path, depth + 1)).collect();
             let matched = results.iter().filter(|r| r.is_empty()).count();
             if matched == 0 {
-                let closest = results
-                    .iter()
-                    .min_by_key(|r| r.len())
-                    .and_then(|r| r.first())
-                    .map(ToString::to_string);
-                let kind = SchemaErrorKind::NoAlternative {
-                    keyword,
-                    count: alts.len(),
-                    closest,
-                };
+                let closest = results.iter().min_by_key(|r| r.len()).and_then(|r| r.first()).map(ToString::to_string);
+                let kind = SchemaErrorKind::NoAlternative { keyword, count: alts.len(), closest };
                 self.push(path, kind);
             } else if keyword == "oneOf" && matched > 1 {
                 self.push(path, SchemaErrorKind::AmbiguousOneOf { matched });
@@ -543,12 +478,7 @@ impl Validator {
         }
     }
 
-    fn schema_list<'s>(
-        &mut self,
-        s: &'s Map<String, Value>,
-        keyword: &str,
-        path: &str,
-    ) -> Option<&'s [Value]> {
+    fn schema_list<'s>(&mut self, s: &'s Map<String, Value>, keyword: &str, path: &str) -> Option<&'s [Value]> {
         match s.get(keyword)? {
             Value::Array(list) => Some(list.as_slice()),
             other => {
@@ -563,18 +493,13 @@ impl Validator {
     fn count_keyword(&mut self, s: &Map<String, Value>, keyword: &str, path: &str) -> Option<u64> {
         let v = s.get(keyword)?;
         let count = match v {
-            Value::Number(n) => n.as_u64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19)
-                    .map(|f| f as u64)
-            }),
+            Value::Number(n) => n
+                .as_u64()
+                .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19).map(|f| f as u64)),
             _ => None,
         };
         if count.is_none() {
-            let msg = format!(
-                "`{keyword}` must be a non-negative integer, got {}",
-                render(v)
-            );
+            let msg = format!("`{keyword}` must be a non-negative integer, got {}", render(v));
             self.push(path, SchemaErrorKind::InvalidSchema(msg));
         }
         count
@@ -677,10 +602,7 @@ mod tests {
     fn type_names_and_aliases() {
         assert!(errs(json!({"type": "integer"}), json!(3)).is_empty());
         assert!(errs(json!({"type": "integer"}), json!(3.0)).is_empty());
-        assert_eq!(
-            errs(json!({"type": "integer"}), json!(3.5)),
-            ["arguments: expected integer, got number"]
-        );
+        assert_eq!(errs(json!({"type": "integer"}), json!(3.5)), ["arguments: expected integer, got number"]);
         assert!(errs(json!({"type": "number"}), json!(3)).is_empty());
         assert!(errs(json!({"type": "float"}), json!(3)).is_empty());
         assert!(errs(json!({"type": "dict"}), json!({})).is_empty());
@@ -692,19 +614,13 @@ mod tests {
             ["arguments: expected string or null, got integer"]
         );
         assert!(errs(json!({"type": "string", "nullable": true}), json!(null)).is_empty());
-        assert_eq!(
-            errs(json!({"type": "strin"}), json!("x")),
-            ["arguments: invalid schema: unknown type \"strin\""]
-        );
+        assert_eq!(errs(json!({"type": "strin"}), json!("x")), ["arguments: invalid schema: unknown type \"strin\""]);
     }
 
     #[test]
     fn boolean_schemas() {
         assert!(errs(json!(true), json!(1)).is_empty());
-        assert_eq!(
-            errs(json!(false), json!(1)),
-            ["arguments: no value is allowed here"]
-        );
+        assert_eq!(errs(json!(false), json!(1)), ["arguments: no value is allowed here"]);
         assert_eq!(
             errs(json!(3), json!(1)),
             ["arguments: invalid schema: a schema must be an object or boolean, got integer"]
@@ -714,16 +630,10 @@ mod tests {
     #[test]
     fn exclusive_bounds_both_drafts() {
         let d4 = json!({"minimum": 0, "exclusiveMinimum": true});
-        assert_eq!(
-            errs(d4.clone(), json!(0)),
-            ["arguments: expected a number > 0, got 0"]
-        );
+        assert_eq!(errs(d4.clone(), json!(0)), ["arguments: expected a number > 0, got 0"]);
         assert!(errs(d4, json!(0.1)).is_empty());
         let d6 = json!({"exclusiveMaximum": 10});
-        assert_eq!(
-            errs(d6, json!(10)),
-            ["arguments: expected a number < 10, got 10"]
-        );
+        assert_eq!(errs(d6, json!(10)), ["arguments: expected a number < 10, got 10"]);
     }
 
     #[test]
@@ -732,30 +642,17 @@ mod tests {
             errs(json!({"uniqueItems": true}), json!([1, 2, 1.0])),
             ["arguments: items must be unique (items 0 and 2 are equal)"]
         );
-        let tuple =
-            json!({"prefixItems": [{"type": "string"}, {"type": "integer"}], "items": false});
+        let tuple = json!({"prefixItems": [{"type": "string"}, {"type": "integer"}], "items": false});
         assert!(errs(tuple.clone(), json!(["a", 1])).is_empty());
-        assert_eq!(
-            errs(tuple, json!(["a", 1, 2])),
-            ["arguments[2]: no value is allowed here"]
-        );
+        assert_eq!(errs(tuple, json!(["a", 1, 2])), ["arguments[2]: no value is allowed here"]);
     }
 
     #[test]
     fn unique_items_canonical_keys() {
         let u = json!({"uniqueItems": true});
-        assert!(
-            errs(
-                u.clone(),
-                json!([{"a": 1, "b": 2}, {"a": 1, "b": 3}, "1", 1])
-            )
-            .is_empty()
-        );
+        assert!(errs(u.clone(), json!([{"a": 1, "b": 2}, {"a": 1, "b": 3}, "1", 1])).is_empty());
         assert_eq!(
-            errs(
-                u.clone(),
-                json!([{"b": [2.0], "a": 1}, {"a": 1.0, "b": [2]}])
-            ),
+            errs(u.clone(), json!([{"b": [2.0], "a": 1}, {"a": 1.0, "b": [2]}])),
             ["arguments: items must be unique (items 0 and 1 are equal)"]
         );
         assert_eq!(

@@ -31,11 +31,7 @@ fn empty_object() -> Value {
 impl ToolCall {
     /// A call without an id.
     pub fn new(name: impl Into<String>, arguments: Value) -> Self {
-        Self {
-            id: None,
-            name: name.into(),
-            arguments,
-        }
+        Self { id: None, name: name.into(), arguments }
     }
 
     /// The call in OpenAI `tool_calls` entry form, with `arguments` encoded as a JSON string.
@@ -96,11 +92,7 @@ pub struct ToolSpec {
 impl ToolSpec {
     /// A tool from its parts.
     pub fn new(name: impl Into<String>, description: Option<String>, parameters: Value) -> Self {
-        Self {
-            name: name.into(),
-            description,
-            parameters,
-        }
+        Self { name: name.into(), description, parameters }
     }
 
     /// Reads a tool in either the OpenAI wrapped form or the bare (BFCL) form.
@@ -157,11 +149,7 @@ impl ToolSpec {
                 });
             }
         };
-        Ok(Self {
-            name,
-            description,
-            parameters,
-        })
+        Ok(Self { name, description, parameters })
     }
 
     /// The tool in OpenAI wrapped form.
@@ -231,24 +219,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        assert_eq!(
-            ToolSpec::from_json(&json!([])),
-            Err(ToolSpecError::NotAnObject("array"))
-        );
+        assert_eq!(ToolSpec::from_json(&json!([])), Err(ToolSpecError::NotAnObject("array")));
         assert_eq!(
             ToolSpec::from_json(&json!({"type": "retrieval", "function": {"name": "x"}})),
             Err(ToolSpecError::UnsupportedType("retrieval".into()))
         );
-        assert_eq!(
-            ToolSpec::from_json(&json!({"description": "no name"})),
-            Err(ToolSpecError::MissingName)
-        );
+        assert_eq!(ToolSpec::from_json(&json!({"description": "no name"})), Err(ToolSpecError::MissingName));
         assert!(matches!(
             ToolSpec::from_json(&json!({"name": "f", "parameters": "x"})),
-            Err(ToolSpecError::InvalidField {
-                field: "parameters",
-                ..
-            })
+            Err(ToolSpecError::InvalidField { field: "parameters", .. })
         ));
     }
 

@@ -1,0 +1,148 @@
+//! `envhub build`: compile an environment crate for wasm32-wasip1 and pack it
+//! with its manifest, README and data into a deterministic package.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use envhub_sandbox::package::{Manifest, Package, pack};
+use serde_json::Value;
+
+/// Arguments of `envhub build`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The environment crate (a directory with envhub.toml and Cargo.toml).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the package (default: <cargo target dir>/envhub/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn metadata(dir: &Path) -> Result<Value> {
+    let output = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running `cargo metadata` (is cargo installed?)")?;
+    if !output.status.success() {
+        bail!("`cargo metadata` failed for {}", dir.display());
+    }
+    serde_json::from_slice(&output.stdout).context("reading `cargo metadata` output")
+}
+
+/// The cargo target directory of the crate in `dir`.
+pub fn cargo_target_dir(dir: &Path) -> Result<PathBuf> {
+    let meta = metadata(dir)?;
+    meta["target_directory"].as_str().map(PathBuf::from).context("`cargo metadata` gave no target_directory")
+}
+
+/// Builds the crate's wasm32-wasip1 binary and returns its path. Source paths
+/// are remapped so the module's bytes do not depend on where it was built.
+fn compile(dir: &Path, workspace_root: &Path) -> Result<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    let flags = [
+        format!("--remap-path-prefix={}=/envhub/src", workspace_root.display()),
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+    ]
+    .join("\u{1f}");
+    let manifest_path = dir.join("Cargo.toml").canonicalize().context("finding Cargo.toml")?;
+    let mut child = cargo()
+        .args(["build", "--release", "--target", "wasm32-wasip1", "--message-format=json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(&manifest_path)
+        .env("CARGO_ENCODED_RUSTFLAGS", flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("running `cargo build`")?;
+    let stdout = child.stdout.take().context("no cargo stdout")?;
+    let mut wasm = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo output")?;
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else { continue };
+        if msg["reason"] == "compiler-artifact"
+            && msg["manifest_path"].as_str().map(Path::new) == Some(manifest_path.as_path())
+            && msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"))
+            && let Some(exe) = msg["executable"].as_str()
+        {
+            wasm.push(PathBuf::from(exe));
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        bail!("`cargo build` failed (is the target installed? `rustup target add wasm32-wasip1`)");
+    }
+    match wasm.len() {
+        1 => Ok(wasm.remove(0)),
+        0 => bail!("{} has no bin target: an environment is a WASI command (src/main.rs)", manifest_path.display()),
+        _ => bail!("{} has several bin targets; an environment crate needs exactly one", manifest_path.display()),
+    }
+}
+
+/// Runs `envhub build` and returns the package path.
+pub fn run(args: Args) -> Result<PathBuf> {
+    let dir =
+        crate::resolve::crate_dir(&args.dir).with_context(|| format!("no envhub.toml in {}", args.dir.display()))?;
+    let manifest_path = dir.join("envhub.toml");
+    let manifest_text =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = Manifest::parse(&manifest_text).with_context(|| format!("in {}", manifest_path.display()))?;
+    let meta = metadata(&dir)?;
+    let workspace_root = PathBuf::from(meta["workspace_root"].as_str().unwrap_or("."));
+    let target_dir = PathBuf::from(meta["target_directory"].as_str().unwrap_or("target"));
+
+    let wasm_path = compile(&dir, &workspace_root)?;
+    let module = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let readme_path = dir.join("README.md");
+    let readme = if readme_path.is_file() {
+        Some(std::fs::read_to_string(&readme_path).with_context(|| format!("reading {}", readme_path.display()))?)
+    } else {
+        None
+    };
+    let data_dir = dir.join("data");
+    let archive = pack(&manifest_text, &module, readme.as_deref(), data_dir.is_dir().then_some(data_dir.as_path()))?;
+    let package = Package::from_bytes(&archive)?;
+
+    // The module must describe itself as the manifest does.
+    let sandbox = crate::home::sandbox()?;
+    let loaded = sandbox.load_package(&package, &crate::home::data_dir())?;
+    let info = loaded.info().context("the built module failed its `info` call")?;
+    let (name, version) = (manifest.package.name.to_string(), manifest.package.version.to_string());
+    if info.name != name || info.version != version {
+        bail!(
+            "the module calls itself {}@{} but envhub.toml says {name}@{version}; make them agree",
+            info.name,
+            info.version
+        );
+    }
+
+    let out = match args.out {
+        Some(out) if out.is_dir() => out.join(crate::resolve::package_file_name(&manifest)),
+        Some(out) => out,
+        None => target_dir.join("envhub").join(crate::resolve::package_file_name(&manifest)),
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let tmp = out.with_extension("envpkg.tmp");
+    std::fs::write(&tmp, &archive).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "built {name}@{version} -> {} ({} bytes, {} data files, {})",
+        out.display(),
+        archive.len(),
+        package.data.len(),
+        package.digest_string()
+    );
+    Ok(out)
+}
