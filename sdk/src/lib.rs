@@ -1,1 +1,2 @@
 //! sdk
+pub mod verify;

@@ -1,0 +1,2 @@
+//! Verifier libraries for scoring model answers.
+pub mod math;
