@@ -24,9 +24,7 @@ fn cases() -> Vec<Case> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}", i + 1))
-        })
+        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}", i + 1)))
         .collect()
 }
 
@@ -97,7 +95,10 @@ fn extraction_sources() {
     let src = |s: &str| extract_answer(s, &cfg).map(|e| e.source);
     assert_eq!(src("x \\boxed{1}"), Some(ExtractSource::Boxed));
     assert_eq!(src("x\n#### 1"), Some(ExtractSource::Gsm8k));
-    assert_eq!(src("The final answer is 3."), Some(ExtractSource::FinalAnswerPhrase));
+    assert_eq!(
+        src("The final answer is 3."),
+        Some(ExtractSource::FinalAnswerPhrase)
+    );
     assert_eq!(src("Answer: 3"), Some(ExtractSource::AnswerColon));
     assert_eq!(src("we get 3 and 4"), Some(ExtractSource::LastNumber));
     assert_eq!(src("nothing"), None);
@@ -121,7 +122,10 @@ fn huge_values_return_too_large_or_not_equal() {
     for (g, a) in towers {
         let r = equivalent(g, a, &cfg);
         assert!(
-            matches!(r, Equivalence::TooLarge | Equivalence::NotEqual | Equivalence::Indeterminate),
+            matches!(
+                r,
+                Equivalence::TooLarge | Equivalence::NotEqual | Equivalence::Indeterminate
+            ),
             "{g} vs {a}: {r:?}"
         );
     }
@@ -143,12 +147,74 @@ impl Lcg {
 #[test]
 fn garbage_never_panics() {
     let pieces = [
-        "\\frac", "\\sqrt", "{", "}", "(", ")", "[", "]", "\\{", "\\}", "^", "_", "!", "1", "0",
-        "9", ".", ",", "x", "y", "e", "=", "<", "\\le", "-", "+", "\\pm", "\\cdot", "/", "%",
-        "\\%", "\\boxed{", "####", "$", "\\text{", "\\begin{pmatrix}", "\\end{pmatrix}", "&",
-        "\\\\", "\\infty", "\\pi", "\\cup", "|", "\\left", "\\right", " ", "é", "−", "√", "°",
-        "\\sin", "\\log_", "10^{10^{", "!", "2^", "\\binom", "\\,", "{,}", "answer:", "cm",
-        "\\", "'", "1,000", "\\mathbb", "R", "\\lfloor", "\u{0}", "😀",
+        "\\frac",
+        "\\sqrt",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "\\{",
+        "\\}",
+        "^",
+        "_",
+        "!",
+        "1",
+        "0",
+        "9",
+        ".",
+        ",",
+        "x",
+        "y",
+        "e",
+        "=",
+        "<",
+        "\\le",
+        "-",
+        "+",
+        "\\pm",
+        "\\cdot",
+        "/",
+        "%",
+        "\\%",
+        "\\boxed{",
+        "####",
+        "$",
+        "\\text{",
+        "\\begin{pmatrix}",
+        "\\end{pmatrix}",
+        "&",
+        "\\\\",
+        "\\infty",
+        "\\pi",
+        "\\cup",
+        "|",
+        "\\left",
+        "\\right",
+        " ",
+        "é",
+        "−",
+        "√",
+        "°",
+        "\\sin",
+        "\\log_",
+        "10^{10^{",
+        "!",
+        "2^",
+        "\\binom",
+        "\\,",
+        "{,}",
+        "answer:",
+        "cm",
+        "\\",
+        "'",
+        "1,000",
+        "\\mathbb",
+        "R",
+        "\\lfloor",
+        "\u{0}",
+        "😀",
     ];
     let cfg = MathConfig::default();
     let mut rng = Lcg(12345);

@@ -102,9 +102,11 @@ fn has_var(n: &Node) -> bool {
         Node::Var(_) => true,
         Node::Neg(a) | Node::Fact(a) | Node::Abs(a) | Node::Percent(a) => has_var(a),
         Node::Func(_, a, b) => has_var(a) || b.as_deref().is_some_and(has_var),
-        Node::Div(a, b) | Node::Pow(a, b) | Node::Root(a, b) | Node::Binom(a, b) | Node::Pm(a, b) => {
-            has_var(a) || has_var(b)
-        }
+        Node::Div(a, b)
+        | Node::Pow(a, b)
+        | Node::Root(a, b)
+        | Node::Binom(a, b)
+        | Node::Pm(a, b) => has_var(a) || has_var(b),
         Node::Add(v) | Node::Mul(v) => v.iter().any(has_var),
         _ => false,
     }
@@ -190,9 +192,19 @@ fn rel_to_interval(n: &Node) -> Option<Node> {
             let lt = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
             let gt = |o: &RelOp| matches!(o, RelOp::Gt | RelOp::Ge);
             if lt(o1) && lt(o2) {
-                Some(interval(a.clone(), b.clone(), *o1 == RelOp::Le, *o2 == RelOp::Le))
+                Some(interval(
+                    a.clone(),
+                    b.clone(),
+                    *o1 == RelOp::Le,
+                    *o2 == RelOp::Le,
+                ))
             } else if gt(o1) && gt(o2) {
-                Some(interval(b.clone(), a.clone(), *o2 == RelOp::Ge, *o1 == RelOp::Ge))
+                Some(interval(
+                    b.clone(),
+                    a.clone(),
+                    *o2 == RelOp::Ge,
+                    *o1 == RelOp::Ge,
+                ))
             } else {
                 None
             }
@@ -267,7 +279,10 @@ impl Cx {
                 if lo_closed != lc2 || hi_closed != hc2 {
                     return Cmp::NotEqual;
                 }
-                self.ordered(&[(**lo).clone(), (**hi).clone()], &[(**lo2).clone(), (**hi2).clone()])
+                self.ordered(
+                    &[(**lo).clone(), (**hi).clone()],
+                    &[(**lo2).clone(), (**hi2).clone()],
+                )
             }
             (
                 Node::Interval {

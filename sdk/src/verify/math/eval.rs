@@ -164,7 +164,7 @@ pub(crate) fn numeric(n: &Node, point: u32, m: &mut Meter) -> Result<f64, MathEr
         Node::Binom(a, b) => {
             let x = numeric(a, point, m)?;
             let y = numeric(b, point, m)?;
-            if y.fract() != 0.0 || y < 0.0 || y > 1e6 {
+            if y.fract() != 0.0 || !(0.0..=1e6).contains(&y) {
                 f64::NAN
             } else {
                 let mut p = 1.0;

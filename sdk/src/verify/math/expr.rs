@@ -215,11 +215,7 @@ impl Poly {
         Ok(out)
     }
 
-    fn mul_mono(
-        a: &Mono,
-        b: &Mono,
-        m: &mut Meter,
-    ) -> Result<(Mono, BigRational), MathError> {
+    fn mul_mono(a: &Mono, b: &Mono, m: &mut Meter) -> Result<(Mono, BigRational), MathError> {
         let mut vars = a.vars.clone();
         for (v, e) in &b.vars {
             let ne = vars.get(v).copied().unwrap_or(0).saturating_add(*e);
@@ -241,10 +237,7 @@ impl Poly {
             let g = a.rad.gcd(&b.rad);
             ((&a.rad / &g) * (&b.rad / &g), g)
         };
-        Ok((
-            Mono { vars, rad },
-            rat_int(BigInt::from(factor)),
-        ))
+        Ok((Mono { vars, rad }, rat_int(BigInt::from(factor))))
     }
 
     /// Product.
@@ -398,18 +391,18 @@ impl Poly {
         m.step(1 + (a.bits() + b.bits()) / 32)?;
         let ra = a.nth_root(q);
         let rb = b.nth_root(q);
-        let base = if num_traits::pow::Pow::pow(&ra, q) == a && num_traits::pow::Pow::pow(&rb, q) == b
-        {
-            let mut v = BigRational::new(BigInt::from(ra), BigInt::from(rb));
-            if r.is_negative() {
-                v = -v;
-            }
-            Poly::rational(v)
-        } else if q == 2 {
-            sqrt_rational(&r, m)?
-        } else {
-            return Err(MathError::NotExact);
-        };
+        let base =
+            if num_traits::pow::Pow::pow(&ra, q) == a && num_traits::pow::Pow::pow(&rb, q) == b {
+                let mut v = BigRational::new(BigInt::from(ra), BigInt::from(rb));
+                if r.is_negative() {
+                    v = -v;
+                }
+                Poly::rational(v)
+            } else if q == 2 {
+                sqrt_rational(&r, m)?
+            } else {
+                return Err(MathError::NotExact);
+            };
         base.pow_int(e.numer(), m)
     }
 }
@@ -493,7 +486,7 @@ pub(crate) fn factorial(n: &BigRational, m: &mut Meter) -> Result<Poly, MathErro
     let k = n.numer().to_u64().ok_or(MathError::TooLarge)?;
     if k > 2 {
         let kf = k as f64;
-        let est = kf * kf.log2() - 1.4427 * kf;
+        let est = kf * kf.log2() - std::f64::consts::LOG2_E * kf;
         if est > m.max_bits as f64 {
             return Err(MathError::TooLarge);
         }
@@ -507,11 +500,7 @@ pub(crate) fn factorial(n: &BigRational, m: &mut Meter) -> Result<Poly, MathErro
 }
 
 /// Binomial coefficient for integer arguments.
-pub(crate) fn binomial(
-    n: &BigRational,
-    k: &BigRational,
-    m: &mut Meter,
-) -> Result<Poly, MathError> {
+pub(crate) fn binomial(n: &BigRational, k: &BigRational, m: &mut Meter) -> Result<Poly, MathError> {
     if !n.is_integer() || !k.is_integer() {
         return Err(MathError::NotExact);
     }
@@ -561,7 +550,9 @@ mod tests {
         let mut m = meter();
         let s3 = sqrt_rational(&r(3), &mut m).unwrap();
         let inv = s3.inv(&mut m).unwrap();
-        let want = s3.scale(&BigRational::new(1.into(), 3.into()), &mut m).unwrap();
+        let want = s3
+            .scale(&BigRational::new(1.into(), 3.into()), &mut m)
+            .unwrap();
         assert_eq!(inv, want);
     }
 
@@ -573,7 +564,11 @@ mod tests {
         let sq = xp1.pow_int(&BigInt::from(2), &mut m).unwrap();
         let x2 = x.mul(&x, &mut m).unwrap();
         let two_x = x.scale(&r(2), &mut m).unwrap();
-        let want = x2.add(&two_x, &mut m).unwrap().add(&Poly::one(), &mut m).unwrap();
+        let want = x2
+            .add(&two_x, &mut m)
+            .unwrap()
+            .add(&Poly::one(), &mut m)
+            .unwrap();
         assert_eq!(sq, want);
     }
 

@@ -209,11 +209,20 @@ mod tests {
 
     #[test]
     fn boxed() {
-        assert_eq!(last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}").as_deref(), Some("\\frac{1}{2}"));
+        assert_eq!(
+            last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}").as_deref(),
+            Some("\\frac{1}{2}")
+        );
         assert_eq!(last_boxed("$\\boxed 5$").as_deref(), Some("5"));
         assert_eq!(last_boxed("\\fbox{x}").as_deref(), Some("x"));
-        assert_eq!(last_boxed("\\boxed{\\{1,2\\}}").as_deref(), Some("\\{1,2\\}"));
-        assert_eq!(last_boxed("\\boxed{2} then \\boxed{unclosed").as_deref(), Some("2"));
+        assert_eq!(
+            last_boxed("\\boxed{\\{1,2\\}}").as_deref(),
+            Some("\\{1,2\\}")
+        );
+        assert_eq!(
+            last_boxed("\\boxed{2} then \\boxed{unclosed").as_deref(),
+            Some("2")
+        );
         assert_eq!(last_boxed("no box"), None);
     }
 
@@ -224,14 +233,23 @@ mod tests {
             final_answer_phrase("The final answer is $\\frac12$. I hope it is correct.").as_deref(),
             Some("\\frac12")
         );
-        assert_eq!(final_answer_phrase("Final Answer: 3.5.").as_deref(), Some("3.5"));
+        assert_eq!(
+            final_answer_phrase("Final Answer: 3.5.").as_deref(),
+            Some("3.5")
+        );
         assert_eq!(answer_colon("**Answer:** 42").as_deref(), Some("42"));
-        assert_eq!(answer_colon("So the answer is 7 apples.").as_deref(), Some("7 apples"));
+        assert_eq!(
+            answer_colon("So the answer is 7 apples.").as_deref(),
+            Some("7 apples")
+        );
     }
 
     #[test]
     fn numbers() {
-        assert_eq!(last_number("I have 3 apples and -4.5 pears").as_deref(), Some("-4.5"));
+        assert_eq!(
+            last_number("I have 3 apples and -4.5 pears").as_deref(),
+            Some("-4.5")
+        );
         assert_eq!(last_number("total 1,000 items").as_deref(), Some("1,000"));
         assert_eq!(last_number("no digits"), None);
     }

@@ -306,15 +306,45 @@ pub(crate) fn lex(s: &str, thousands: bool) -> Vec<Tok> {
 }
 
 const FUNCS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh",
-    "tanh", "ln", "log", "exp", "lg",
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "ln", "log", "exp", "lg",
 ];
 
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-    "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon",
-    "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma",
-    "Phi", "Psi", "Omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
 ];
 
 /// Commands that are operators rather than the start of an operand.
@@ -515,10 +545,7 @@ impl Parser {
                 self.pos += 1;
             }
             match self.peek() {
-                None
-                | Some(Tok::Sym(')'))
-                | Some(Tok::Sym(']'))
-                | Some(Tok::Sym('}'))
+                None | Some(Tok::Sym(')')) | Some(Tok::Sym(']')) | Some(Tok::Sym('}'))
                 | Some(Tok::RSet) => break,
                 _ => {}
             }
@@ -1054,12 +1081,22 @@ mod tests {
     fn thousands_only_at_top_level() {
         assert_eq!(p("1,000").to_string(), "1000");
         assert_eq!(p("(1,000)").to_string(), "tuple(1,0)");
-        assert_eq!(parse("1,000", false, 64, 1 << 17).unwrap().to_string(), "list(1,0)");
+        assert_eq!(
+            parse("1,000", false, 64, 1 << 17).unwrap().to_string(),
+            "list(1,0)"
+        );
     }
 
     #[test]
     fn intervals_and_tuples() {
-        assert!(matches!(p("(1,2]"), Node::Interval { lo_closed: false, hi_closed: true, .. }));
+        assert!(matches!(
+            p("(1,2]"),
+            Node::Interval {
+                lo_closed: false,
+                hi_closed: true,
+                ..
+            }
+        ));
         assert!(matches!(p("(1,2)"), Node::Tuple(_)));
         assert!(matches!(p("(1)"), Node::Num(_)));
         assert!(parse("(1]", true, 64, 1 << 17).is_err());

@@ -329,7 +329,10 @@ mod tests {
     #[test]
     fn basics() {
         assert_eq!(eq("0.5", "\\frac12"), Equivalence::Equal);
-        assert_eq!(eq("\\frac{\\sqrt3}{3}", "\\frac{1}{\\sqrt3}"), Equivalence::Equal);
+        assert_eq!(
+            eq("\\frac{\\sqrt3}{3}", "\\frac{1}{\\sqrt3}"),
+            Equivalence::Equal
+        );
         assert_eq!(eq("10^{-20}", "0"), Equivalence::NotEqual);
         assert_eq!(eq("(1,2]", "[1,2]"), Equivalence::NotEqual);
         assert_eq!(eq("y=2x+1", "2x-y+1=0"), Equivalence::Equal);

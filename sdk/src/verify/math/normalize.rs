@@ -5,12 +5,12 @@
 const UNITS: &[&str] = &[
     "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "in", "inch", "inches", "ft",
     "foot", "feet", "yd", "yard", "yards", "mi", "mile", "miles", "mph", "kmh", "kph", "sq",
-    "square", "cubic", "unit", "units", "dollar", "dollars", "cent", "cents", "degree",
-    "degrees", "deg", "rad", "radian", "radians", "h", "hr", "hrs", "hour", "hours", "min",
-    "mins", "minute", "minutes", "s", "sec", "secs", "second", "seconds", "day", "days", "week",
-    "weeks", "month", "months", "year", "years", "kg", "g", "gram", "grams", "mg", "lb", "lbs",
-    "pound", "pounds", "oz", "ounce", "ounces", "l", "liter", "liters", "litre", "litres", "ml",
-    "gallon", "gallons", "per", "each", "percent",
+    "square", "cubic", "unit", "units", "dollar", "dollars", "cent", "cents", "degree", "degrees",
+    "deg", "rad", "radian", "radians", "h", "hr", "hrs", "hour", "hours", "min", "mins", "minute",
+    "minutes", "s", "sec", "secs", "second", "seconds", "day", "days", "week", "weeks", "month",
+    "months", "year", "years", "kg", "g", "gram", "grams", "mg", "lb", "lbs", "pound", "pounds",
+    "oz", "ounce", "ounces", "l", "liter", "liters", "litre", "litres", "ml", "gallon", "gallons",
+    "per", "each", "percent",
 ];
 
 /// Words that are functions, never units.
@@ -20,15 +20,49 @@ const KEEP_WORDS: &[&str] = &[
 
 /// Text-style commands whose argument is unwrapped (or dropped when a unit).
 const TEXT_CMDS: &[&str] = &[
-    "text", "textbf", "textit", "textrm", "textnormal", "textsf", "mbox", "hbox", "mathrm",
-    "mathbf", "mathit", "mathsf", "emph", "operatorname",
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textnormal",
+    "textsf",
+    "mbox",
+    "hbox",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mathsf",
+    "emph",
+    "operatorname",
 ];
 
 /// Commands that only affect layout and are dropped.
 const LAYOUT_CMDS: &[&str] = &[
-    "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl",
-    "biggr", "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "quad", "qquad",
-    "dots", "ldots", "cdots", "hline", "boxed", "fbox",
+    "left",
+    "right",
+    "big",
+    "Big",
+    "bigg",
+    "Bigg",
+    "bigl",
+    "bigr",
+    "Bigl",
+    "Bigr",
+    "biggl",
+    "biggr",
+    "displaystyle",
+    "textstyle",
+    "scriptstyle",
+    "limits",
+    "nolimits",
+    "quad",
+    "qquad",
+    "dots",
+    "ldots",
+    "cdots",
+    "hline",
+    "boxed",
+    "fbox",
 ];
 
 /// Remove surrounding math delimiters (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`).
@@ -297,7 +331,10 @@ fn trailing_units(s: &str) -> String {
             break;
         }
         let before = if start > 0 { c[start - 1] } else { ' ' };
-        let word: String = c[start..end].iter().collect::<String>().to_ascii_lowercase();
+        let word: String = c[start..end]
+            .iter()
+            .collect::<String>()
+            .to_ascii_lowercase();
         let rest: String = c[..start].iter().collect();
         let listed = UNITS.contains(&word.as_str()) && word.len() >= 2;
         let generic = word.len() >= 3 && !KEEP_WORDS.contains(&word.as_str());
@@ -351,14 +388,15 @@ fn unwrap_text(s: &str) -> String {
                 j += 1;
             }
             let name: String = c[i + 1..j].iter().collect();
-            if TEXT_CMDS.contains(&name.as_str()) && at(j) == '{' {
-                if let Some(end) = group_end(&c, j) {
-                    out.push(' ');
-                    out.extend(&c[j + 1..end - 1]);
-                    out.push(' ');
-                    i = end;
-                    continue;
-                }
+            if TEXT_CMDS.contains(&name.as_str())
+                && at(j) == '{'
+                && let Some(end) = group_end(&c, j)
+            {
+                out.push(' ');
+                out.extend(&c[j + 1..end - 1]);
+                out.push(' ');
+                i = end;
+                continue;
             }
             out.extend(&c[i..j]);
             i = j;
@@ -412,7 +450,9 @@ pub(crate) fn is_text_answer(s: &str) -> bool {
             run = 0;
         }
     }
-    best >= 2 && u.chars().all(|ch| ch.is_alphabetic() || " ,.'-()!?".contains(ch))
+    best >= 2
+        && u.chars()
+            .all(|ch| ch.is_alphabetic() || " ,.'-()!?".contains(ch))
 }
 
 #[cfg(test)]
