@@ -245,3 +245,15 @@ fn garbage_never_panics() {
     let fracs = "\\frac".repeat(3_000);
     let _ = equivalent(&fracs, "1", &cfg);
 }
+
+#[test]
+fn hostile_completions_stay_linear() {
+    // Many unclosed boxes and a very long completion: must finish promptly
+    // (this would take minutes with a quadratic scan).
+    let cfg = MathConfig::default();
+    let s = "\\boxed{".repeat(200_000);
+    let v = verify("1", &s, &cfg);
+    assert!(!v.correct);
+    let long = "word 1 ".repeat(200_000) + "\\boxed{2}";
+    assert!(verify("2", &long, &cfg).correct);
+}

@@ -2,28 +2,29 @@
 
 use super::ExtractSource;
 
-/// Brace-group end (exclusive byte index) for a group opening at byte `open`.
-fn matching_brace(s: &str, open: usize) -> Option<usize> {
-    let mut depth = 0usize;
+/// For every `{` (by byte index) the byte index just past its matching `}`,
+/// computed in one pass; escaped braces (`\{`, `\}`) are skipped.
+fn brace_matches(s: &str) -> std::collections::HashMap<usize, usize> {
+    let mut out = std::collections::HashMap::new();
+    let mut stack = Vec::new();
     let mut escaped = false;
-    for (i, ch) in s.get(open..)?.char_indices() {
+    for (i, ch) in s.char_indices() {
         if escaped {
             escaped = false;
             continue;
         }
         match ch {
             '\\' => escaped = true,
-            '{' => depth += 1,
+            '{' => stack.push(i),
             '}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(open + i + 1);
+                if let Some(open) = stack.pop() {
+                    out.insert(open, i + 1);
                 }
             }
             _ => {}
         }
     }
-    None
+    out
 }
 
 /// Content of the last well-formed `\boxed{..}` / `\fbox{..}` / `\boxed x`.
@@ -34,13 +35,14 @@ pub(crate) fn last_boxed(s: &str) -> Option<String> {
         .chain(s.match_indices("\\fbox").map(|(i, m)| (i, m.len())))
         .collect();
     starts.sort_unstable();
+    let matches = brace_matches(s);
     for &(i, len) in starts.iter().rev() {
         let after = i + len;
         let rest = s.get(after..)?;
         let trimmed = rest.trim_start();
         let off = after + (rest.len() - trimmed.len());
         if trimmed.starts_with('{') {
-            if let Some(end) = matching_brace(s, off) {
+            if let Some(&end) = matches.get(&off) {
                 let inner = s.get(off + 1..end - 1)?;
                 return Some(inner.trim().to_string());
             }

@@ -248,6 +248,7 @@ fn digit_groups(s: &str) -> String {
     };
     let mut out = String::with_capacity(s.len());
     let mut run = 0usize; // length of the current digit run
+    let has_comma = s.contains(',');
     let mut i = 0;
     while i < c.len() {
         let ch = c[i];
@@ -273,7 +274,7 @@ fn digit_groups(s: &str) -> String {
                 run = 0;
                 continue;
             }
-            if ch == ' ' && run <= 3 && three_after(i + 1) && !out.contains(',') {
+            if ch == ' ' && run <= 3 && three_after(i + 1) && !has_comma {
                 i += 1;
                 run = 0;
                 continue;
