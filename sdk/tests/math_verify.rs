@@ -48,13 +48,7 @@ fn case_file_all_agree() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases disagree:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases disagree:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 #[test]
@@ -80,10 +74,7 @@ fn verdict_fields() {
     assert!(v.correct);
     assert!(!v.in_requested_form);
 
-    let strict = MathConfig {
-        last_number_fallback: false,
-        ..MathConfig::default()
-    };
+    let strict = MathConfig { last_number_fallback: false, ..MathConfig::default() };
     let v = verify("12", "it is 12", &strict);
     assert_eq!(v.reason, VerdictReason::NoAnswer);
     assert!(!v.correct);
@@ -95,10 +86,7 @@ fn extraction_sources() {
     let src = |s: &str| extract_answer(s, &cfg).map(|e| e.source);
     assert_eq!(src("x \\boxed{1}"), Some(ExtractSource::Boxed));
     assert_eq!(src("x\n#### 1"), Some(ExtractSource::Gsm8k));
-    assert_eq!(
-        src("The final answer is 3."),
-        Some(ExtractSource::FinalAnswerPhrase)
-    );
+    assert_eq!(src("The final answer is 3."), Some(ExtractSource::FinalAnswerPhrase));
     assert_eq!(src("Answer: 3"), Some(ExtractSource::AnswerColon));
     assert_eq!(src("we get 3 and 4"), Some(ExtractSource::LastNumber));
     assert_eq!(src("nothing"), None);
@@ -122,10 +110,7 @@ fn huge_values_return_too_large_or_not_equal() {
     for (g, a) in towers {
         let r = equivalent(g, a, &cfg);
         assert!(
-            matches!(
-                r,
-                Equivalence::TooLarge | Equivalence::NotEqual | Equivalence::Indeterminate
-            ),
+            matches!(r, Equivalence::TooLarge | Equivalence::NotEqual | Equivalence::Indeterminate),
             "{g} vs {a}: {r:?}"
         );
     }
@@ -136,10 +121,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 }

@@ -38,9 +38,7 @@ fn has_pm(n: &Node) -> bool {
         Node::Pm(..) => true,
         Node::Neg(a) | Node::Fact(a) | Node::Abs(a) | Node::Percent(a) => has_pm(a),
         Node::Func(_, a, b) => has_pm(a) || b.as_deref().is_some_and(has_pm),
-        Node::Div(a, b) | Node::Pow(a, b) | Node::Root(a, b) | Node::Binom(a, b) => {
-            has_pm(a) || has_pm(b)
-        }
+        Node::Div(a, b) | Node::Pow(a, b) | Node::Root(a, b) | Node::Binom(a, b) => has_pm(a) || has_pm(b),
         Node::Add(v) | Node::Mul(v) | Node::Rel(v, _) => v.iter().any(has_pm),
         _ => false,
     }
@@ -53,10 +51,7 @@ fn subst_pm(n: &Node, plus: bool) -> Node {
     match n {
         Node::Pm(x, y) => {
             let y2 = subst_pm(y, plus);
-            Node::Add(vec![
-                subst_pm(x, plus),
-                if plus { y2 } else { Node::Neg(Box::new(y2)) },
-            ])
+            Node::Add(vec![subst_pm(x, plus), if plus { y2 } else { Node::Neg(Box::new(y2)) }])
         }
         Node::Neg(a) => Node::Neg(b(a)),
         Node::Fact(a) => Node::Fact(b(a)),
@@ -102,11 +97,9 @@ fn has_var(n: &Node) -> bool {
         Node::Var(_) => true,
         Node::Neg(a) | Node::Fact(a) | Node::Abs(a) | Node::Percent(a) => has_var(a),
         Node::Func(_, a, b) => has_var(a) || b.as_deref().is_some_and(has_var),
-        Node::Div(a, b)
-        | Node::Pow(a, b)
-        | Node::Root(a, b)
-        | Node::Binom(a, b)
-        | Node::Pm(a, b) => has_var(a) || has_var(b),
+        Node::Div(a, b) | Node::Pow(a, b) | Node::Root(a, b) | Node::Binom(a, b) | Node::Pm(a, b) => {
+            has_var(a) || has_var(b)
+        }
         Node::Add(v) | Node::Mul(v) => v.iter().any(has_var),
         _ => false,
     }
@@ -150,12 +143,7 @@ fn all_of(results: impl IntoIterator<Item = Cmp>) -> Cmp {
 /// Relation with `=`/`≈`/`∈` only: its value is the last member (`x = 5` → 5).
 fn value_of(n: &Node) -> Option<&Node> {
     match n {
-        Node::Rel(v, ops)
-            if v.len() >= 2
-                && ops
-                    .iter()
-                    .all(|o| matches!(o, RelOp::Eq | RelOp::Approx | RelOp::In)) =>
-        {
+        Node::Rel(v, ops) if v.len() >= 2 && ops.iter().all(|o| matches!(o, RelOp::Eq | RelOp::Approx | RelOp::In)) => {
             v.last()
         }
         _ => None,
@@ -163,12 +151,7 @@ fn value_of(n: &Node) -> Option<&Node> {
 }
 
 fn interval(lo: Node, hi: Node, lo_closed: bool, hi_closed: bool) -> Node {
-    Node::Interval {
-        lo: Box::new(lo),
-        hi: Box::new(hi),
-        lo_closed,
-        hi_closed,
-    }
+    Node::Interval { lo: Box::new(lo), hi: Box::new(hi), lo_closed, hi_closed }
 }
 
 /// `x < 3` → `(-∞, 3)`, `1 \le x < 2` → `[1, 2)`, `x \in I` → `I`.
@@ -192,19 +175,9 @@ fn rel_to_interval(n: &Node) -> Option<Node> {
             let lt = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
             let gt = |o: &RelOp| matches!(o, RelOp::Gt | RelOp::Ge);
             if lt(o1) && lt(o2) {
-                Some(interval(
-                    a.clone(),
-                    b.clone(),
-                    *o1 == RelOp::Le,
-                    *o2 == RelOp::Le,
-                ))
+                Some(interval(a.clone(), b.clone(), *o1 == RelOp::Le, *o2 == RelOp::Le))
             } else if gt(o1) && gt(o2) {
-                Some(interval(
-                    b.clone(),
-                    a.clone(),
-                    *o2 == RelOp::Ge,
-                    *o1 == RelOp::Ge,
-                ))
+                Some(interval(b.clone(), a.clone(), *o2 == RelOp::Ge, *o1 == RelOp::Ge))
             } else {
                 None
             }
@@ -214,8 +187,7 @@ fn rel_to_interval(n: &Node) -> Option<Node> {
 }
 
 fn is_intervalish(n: &Node) -> bool {
-    matches!(n, Node::Interval { .. } | Node::Union(_))
-        || matches!(n, Node::Tuple(v) if v.len() == 2)
+    matches!(n, Node::Interval { .. } | Node::Union(_)) || matches!(n, Node::Tuple(v) if v.len() == 2)
 }
 
 fn diff(l: &Node, r: &Node) -> Node {
@@ -263,56 +235,25 @@ impl Cx {
                 None => Cmp::NotEqual,
             },
             (
-                Node::Interval {
-                    lo,
-                    hi,
-                    lo_closed,
-                    hi_closed,
-                },
-                Node::Interval {
-                    lo: lo2,
-                    hi: hi2,
-                    lo_closed: lc2,
-                    hi_closed: hc2,
-                },
+                Node::Interval { lo, hi, lo_closed, hi_closed },
+                Node::Interval { lo: lo2, hi: hi2, lo_closed: lc2, hi_closed: hc2 },
             ) => {
                 if lo_closed != lc2 || hi_closed != hc2 {
                     return Cmp::NotEqual;
                 }
-                self.ordered(
-                    &[(**lo).clone(), (**hi).clone()],
-                    &[(**lo2).clone(), (**hi2).clone()],
-                )
+                self.ordered(&[(**lo).clone(), (**hi).clone()], &[(**lo2).clone(), (**hi2).clone()])
             }
-            (
-                Node::Interval {
-                    lo,
-                    hi,
-                    lo_closed: false,
-                    hi_closed: false,
-                },
-                Node::Tuple(v),
-            )
-            | (
-                Node::Tuple(v),
-                Node::Interval {
-                    lo,
-                    hi,
-                    lo_closed: false,
-                    hi_closed: false,
-                },
-            ) if v.len() == 2 => {
+            (Node::Interval { lo, hi, lo_closed: false, hi_closed: false }, Node::Tuple(v))
+            | (Node::Tuple(v), Node::Interval { lo, hi, lo_closed: false, hi_closed: false })
+                if v.len() == 2 =>
+            {
                 let iv = [(**lo).clone(), (**hi).clone()];
-                if matches!(g, Node::Tuple(_)) {
-                    self.ordered(v, &iv)
-                } else {
-                    self.ordered(&iv, v)
-                }
+                if matches!(g, Node::Tuple(_)) { self.ordered(v, &iv) } else { self.ordered(&iv, v) }
             }
             (Node::Union(x), Node::Union(y)) => self.unordered(x, y),
-            (Node::Tuple(x), Node::Tuple(y))
-            | (Node::Tuple(x), Node::List(y))
-            | (Node::List(x), Node::Tuple(y)) => self.ordered(x, y),
+            (Node::Tuple(x), Node::Tuple(y)) | (Node::Tuple(x), Node::List(y)) | (Node::List(x), Node::Tuple(y)) => {
+                self.ordered(x, y)
+            }
             (Node::Set(x) | Node::List(x), Node::Set(y) | Node::List(y)) => self.unordered(x, y),
             (Node::Matrix(x), Node::Matrix(y)) => {
                 if x.len() != y.len() || x.iter().zip(y).any(|(r, s)| r.len() != s.len()) {
@@ -331,9 +272,7 @@ impl Cx {
                 None => Cmp::NotEqual,
             },
             _ if g.is_collection() || a.is_collection() => Cmp::NotEqual,
-            _ if matches!(g, Node::Set(_) | Node::List(_))
-                || matches!(a, Node::Set(_) | Node::List(_)) =>
-            {
+            _ if matches!(g, Node::Set(_) | Node::List(_)) || matches!(a, Node::Set(_) | Node::List(_)) => {
                 Cmp::NotEqual
             }
             _ => self.scalar(g, a),
@@ -631,11 +570,7 @@ fn vector_of(rows: &[Vec<Node>]) -> Option<Vec<Node>> {
 }
 
 /// `Some(k)` when `q = k p` with a rational `k ≠ 0`.
-fn poly_ratio(
-    p: &Poly,
-    q: &Poly,
-    m: &mut Meter,
-) -> Result<Option<num_rational::BigRational>, MathError> {
+fn poly_ratio(p: &Poly, q: &Poly, m: &mut Meter) -> Result<Option<num_rational::BigRational>, MathError> {
     if p.is_zero() || q.is_zero() {
         return Ok(None);
     }

@@ -139,11 +139,7 @@ pub(crate) fn numeric(n: &Node, point: u32, m: &mut Meter) -> Result<f64, MathEr
         Node::Root(i, a) => {
             let k = numeric(i, point, m)?;
             let x = numeric(a, point, m)?;
-            if x < 0.0 && k.fract() == 0.0 && (k as i64) % 2 != 0 {
-                -(-x).powf(1.0 / k)
-            } else {
-                x.powf(1.0 / k)
-            }
+            if x < 0.0 && k.fract() == 0.0 && (k as i64) % 2 != 0 { -(-x).powf(1.0 / k) } else { x.powf(1.0 / k) }
         }
         Node::Fact(a) => {
             let x = numeric(a, point, m)?;

@@ -40,11 +40,7 @@ pub(crate) struct Meter {
 impl Meter {
     /// A meter with the given limits.
     pub(crate) fn new(max_steps: u64, max_bits: u64, max_terms: usize) -> Self {
-        Meter {
-            steps_left: max_steps,
-            max_bits,
-            max_terms,
-        }
+        Meter { steps_left: max_steps, max_bits, max_terms }
     }
 
     /// Charge `n` steps, failing once the budget is spent.
@@ -82,10 +78,7 @@ pub(crate) struct Mono {
 
 impl Mono {
     fn one() -> Self {
-        Mono {
-            vars: BTreeMap::new(),
-            rad: BigUint::one(),
-        }
+        Mono { vars: BTreeMap::new(), rad: BigUint::one() }
     }
 
     fn is_one(&self) -> bool {
@@ -107,9 +100,7 @@ fn rat_int(n: BigInt) -> BigRational {
 impl Poly {
     /// The zero value.
     pub(crate) fn zero() -> Self {
-        Poly {
-            terms: BTreeMap::new(),
-        }
+        Poly { terms: BTreeMap::new() }
     }
 
     /// A rational constant.
@@ -156,9 +147,7 @@ impl Poly {
 
     /// Whether any term mentions a free variable (anything except π and e).
     pub(crate) fn has_free_vars(&self) -> bool {
-        self.terms
-            .keys()
-            .any(|m| m.vars.keys().any(|v| v != PI && v != EULER))
+        self.terms.keys().any(|m| m.vars.keys().any(|v| v != PI && v != EULER))
     }
 
     /// Sum.
@@ -186,13 +175,7 @@ impl Poly {
 
     /// Negation.
     pub(crate) fn neg(&self) -> Poly {
-        Poly {
-            terms: self
-                .terms
-                .iter()
-                .map(|(k, c)| (k.clone(), -c.clone()))
-                .collect(),
-        }
+        Poly { terms: self.terms.iter().map(|(k, c)| (k.clone(), -c.clone())).collect() }
     }
 
     /// Difference.
@@ -276,13 +259,7 @@ impl Poly {
         m.check_rat(&coef)?;
         let vars = mono.vars.iter().map(|(k, e)| (k.clone(), -e)).collect();
         let mut out = Poly::zero();
-        out.terms.insert(
-            Mono {
-                vars,
-                rad: mono.rad.clone(),
-            },
-            coef,
-        );
+        out.terms.insert(Mono { vars, rad: mono.rad.clone() }, coef);
         Ok(out)
     }
 
@@ -293,11 +270,7 @@ impl Poly {
             return Ok(Poly::one());
         }
         if self.is_zero() {
-            return if n.is_positive() {
-                Ok(Poly::zero())
-            } else {
-                Err(MathError::NotExact)
-            };
+            return if n.is_positive() { Ok(Poly::zero()) } else { Err(MathError::NotExact) };
         }
         if n.is_negative() {
             return self.inv(m)?.pow_int(&-n, m);
@@ -327,10 +300,8 @@ impl Poly {
                 return Err(MathError::TooLarge);
             };
             m.step(1 + est / 64)?;
-            let mut coef = BigRational::new(
-                num_traits::pow::Pow::pow(c.numer(), k32),
-                num_traits::pow::Pow::pow(c.denom(), k32),
-            );
+            let mut coef =
+                BigRational::new(num_traits::pow::Pow::pow(c.numer(), k32), num_traits::pow::Pow::pow(c.denom(), k32));
             let rad_pow = num_traits::pow::Pow::pow(&mono.rad, k32 / 2);
             coef *= rat_int(BigInt::from(rad_pow));
             m.check_rat(&coef)?;
@@ -342,11 +313,7 @@ impl Poly {
                 }
                 vars.insert(v.clone(), ne);
             }
-            let rad = if k32 % 2 == 1 {
-                mono.rad.clone()
-            } else {
-                BigUint::one()
-            };
+            let rad = if k32 % 2 == 1 { mono.rad.clone() } else { BigUint::one() };
             let mut out = Poly::zero();
             out.terms.insert(Mono { vars, rad }, coef);
             return Ok(out);
@@ -391,18 +358,17 @@ impl Poly {
         m.step(1 + (a.bits() + b.bits()) / 32)?;
         let ra = a.nth_root(q);
         let rb = b.nth_root(q);
-        let base =
-            if num_traits::pow::Pow::pow(&ra, q) == a && num_traits::pow::Pow::pow(&rb, q) == b {
-                let mut v = BigRational::new(BigInt::from(ra), BigInt::from(rb));
-                if r.is_negative() {
-                    v = -v;
-                }
-                Poly::rational(v)
-            } else if q == 2 {
-                sqrt_rational(&r, m)?
-            } else {
-                return Err(MathError::NotExact);
-            };
+        let base = if num_traits::pow::Pow::pow(&ra, q) == a && num_traits::pow::Pow::pow(&rb, q) == b {
+            let mut v = BigRational::new(BigInt::from(ra), BigInt::from(rb));
+            if r.is_negative() {
+                v = -v;
+            }
+            Poly::rational(v)
+        } else if q == 2 {
+            sqrt_rational(&r, m)?
+        } else {
+            return Err(MathError::NotExact);
+        };
         base.pow_int(e.numer(), m)
     }
 }
@@ -416,19 +382,11 @@ pub(crate) fn sqrt_rational(r: &BigRational, m: &mut Meter) -> Result<Poly, Math
         return Ok(Poly::zero());
     }
     // sqrt(p/q) = sqrt(p*q)/q
-    let n = (r.numer() * r.denom())
-        .to_biguint()
-        .ok_or(MathError::NotExact)?;
+    let n = (r.numer() * r.denom()).to_biguint().ok_or(MathError::NotExact)?;
     let (s, f) = split_square(&n, m)?;
     let coef = BigRational::new(BigInt::from(s), r.denom().clone());
     let mut out = Poly::zero();
-    out.terms.insert(
-        Mono {
-            vars: BTreeMap::new(),
-            rad: f,
-        },
-        coef,
-    );
+    out.terms.insert(Mono { vars: BTreeMap::new(), rad: f }, coef);
     Ok(out)
 }
 
@@ -538,10 +496,7 @@ mod tests {
     fn sqrt8_is_2_sqrt2() {
         let mut m = meter();
         let a = sqrt_rational(&r(8), &mut m).unwrap();
-        let b = sqrt_rational(&r(2), &mut m)
-            .unwrap()
-            .scale(&r(2), &mut m)
-            .unwrap();
+        let b = sqrt_rational(&r(2), &mut m).unwrap().scale(&r(2), &mut m).unwrap();
         assert_eq!(a, b);
     }
 
@@ -550,9 +505,7 @@ mod tests {
         let mut m = meter();
         let s3 = sqrt_rational(&r(3), &mut m).unwrap();
         let inv = s3.inv(&mut m).unwrap();
-        let want = s3
-            .scale(&BigRational::new(1.into(), 3.into()), &mut m)
-            .unwrap();
+        let want = s3.scale(&BigRational::new(1.into(), 3.into()), &mut m).unwrap();
         assert_eq!(inv, want);
     }
 
@@ -564,11 +517,7 @@ mod tests {
         let sq = xp1.pow_int(&BigInt::from(2), &mut m).unwrap();
         let x2 = x.mul(&x, &mut m).unwrap();
         let two_x = x.scale(&r(2), &mut m).unwrap();
-        let want = x2
-            .add(&two_x, &mut m)
-            .unwrap()
-            .add(&Poly::one(), &mut m)
-            .unwrap();
+        let want = x2.add(&two_x, &mut m).unwrap().add(&Poly::one(), &mut m).unwrap();
         assert_eq!(sq, want);
     }
 
@@ -590,9 +539,7 @@ mod tests {
     #[test]
     fn cube_root_exact() {
         let mut m = meter();
-        let v = Poly::rational(r(8))
-            .pow_rat(&BigRational::new(1.into(), 3.into()), &mut m)
-            .unwrap();
+        let v = Poly::rational(r(8)).pow_rat(&BigRational::new(1.into(), 3.into()), &mut m).unwrap();
         assert_eq!(v, Poly::rational(r(2)));
         let w = Poly::rational(r(2)).pow_rat(&BigRational::new(1.into(), 3.into()), &mut m);
         assert_eq!(w, Err(MathError::NotExact));

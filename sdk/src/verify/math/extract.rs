@@ -52,10 +52,7 @@ pub(crate) fn last_boxed(s: &str) -> Option<String> {
             // `\boxedx` is not a box.
             continue;
         }
-        let tok: String = trimmed
-            .chars()
-            .take_while(|c| !c.is_whitespace() && *c != '$')
-            .collect();
+        let tok: String = trimmed.chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
         let tok = tok.trim_end_matches(['.', ',']).to_string();
         if !tok.is_empty() {
             return Some(tok);
@@ -70,11 +67,7 @@ pub(crate) fn gsm8k(s: &str) -> Option<String> {
     let rest = s.get(i + 4..)?;
     let line = rest.lines().next().unwrap_or("");
     let t = line.trim().trim_end_matches('.').trim();
-    if t.is_empty() {
-        None
-    } else {
-        Some(t.to_string())
-    }
+    if t.is_empty() { None } else { Some(t.to_string()) }
 }
 
 /// Cut a free-text answer at the end of its sentence (a `.` that is not a
@@ -103,33 +96,18 @@ fn answer_span(rest: &str) -> Option<String> {
             }
         }
     }
-    let v = line
-        .get(..end)?
-        .trim()
-        .trim_matches('*')
-        .trim()
-        .trim_end_matches('.')
-        .trim();
-    if v.is_empty() {
-        None
-    } else {
-        Some(v.to_string())
-    }
+    let v = line.get(..end)?.trim().trim_matches('*').trim().trim_end_matches('.').trim();
+    if v.is_empty() { None } else { Some(v.to_string()) }
 }
 
 /// Text after the last occurrence of any of `phrases` (ASCII case-insensitive).
 fn after_phrase(s: &str, phrases: &[&str]) -> Option<String> {
     let low = s.to_ascii_lowercase();
-    let (pos, len) = phrases
-        .iter()
-        .filter_map(|p| low.rfind(p).map(|i| (i, p.len())))
-        .max_by_key(|&(i, l)| (i + l, l))?;
+    let (pos, len) =
+        phrases.iter().filter_map(|p| low.rfind(p).map(|i| (i, p.len()))).max_by_key(|&(i, l)| (i + l, l))?;
     let rest = s.get(pos + len..)?;
     let rest = rest.trim_start();
-    let rest = rest
-        .strip_prefix("is")
-        .filter(|r| r.starts_with([' ', ':']))
-        .unwrap_or(rest);
+    let rest = rest.strip_prefix("is").filter(|r| r.starts_with([' ', ':'])).unwrap_or(rest);
     answer_span(rest)
 }
 
@@ -211,20 +189,11 @@ mod tests {
 
     #[test]
     fn boxed() {
-        assert_eq!(
-            last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}").as_deref(),
-            Some("\\frac{1}{2}")
-        );
+        assert_eq!(last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}").as_deref(), Some("\\frac{1}{2}"));
         assert_eq!(last_boxed("$\\boxed 5$").as_deref(), Some("5"));
         assert_eq!(last_boxed("\\fbox{x}").as_deref(), Some("x"));
-        assert_eq!(
-            last_boxed("\\boxed{\\{1,2\\}}").as_deref(),
-            Some("\\{1,2\\}")
-        );
-        assert_eq!(
-            last_boxed("\\boxed{2} then \\boxed{unclosed").as_deref(),
-            Some("2")
-        );
+        assert_eq!(last_boxed("\\boxed{\\{1,2\\}}").as_deref(), Some("\\{1,2\\}"));
+        assert_eq!(last_boxed("\\boxed{2} then \\boxed{unclosed").as_deref(), Some("2"));
         assert_eq!(last_boxed("no box"), None);
     }
 
@@ -235,23 +204,14 @@ mod tests {
             final_answer_phrase("The final answer is $\\frac12$. I hope it is correct.").as_deref(),
             Some("\\frac12")
         );
-        assert_eq!(
-            final_answer_phrase("Final Answer: 3.5.").as_deref(),
-            Some("3.5")
-        );
+        assert_eq!(final_answer_phrase("Final Answer: 3.5.").as_deref(), Some("3.5"));
         assert_eq!(answer_colon("**Answer:** 42").as_deref(), Some("42"));
-        assert_eq!(
-            answer_colon("So the answer is 7 apples.").as_deref(),
-            Some("7 apples")
-        );
+        assert_eq!(answer_colon("So the answer is 7 apples.").as_deref(), Some("7 apples"));
     }
 
     #[test]
     fn numbers() {
-        assert_eq!(
-            last_number("I have 3 apples and -4.5 pears").as_deref(),
-            Some("-4.5")
-        );
+        assert_eq!(last_number("I have 3 apples and -4.5 pears").as_deref(), Some("-4.5"));
         assert_eq!(last_number("total 1,000 items").as_deref(), Some("1,000"));
         assert_eq!(last_number("no digits"), None);
     }

@@ -142,17 +142,9 @@ impl fmt::Display for Node {
                 list(f, v, ",")?;
                 f.write_char(')')
             }
-            Node::Interval {
-                lo,
-                hi,
-                lo_closed,
-                hi_closed,
-            } => write!(
-                f,
-                "{}{lo},{hi}{}",
-                if *lo_closed { '[' } else { '(' },
-                if *hi_closed { ']' } else { ')' }
-            ),
+            Node::Interval { lo, hi, lo_closed, hi_closed } => {
+                write!(f, "{}{lo},{hi}{}", if *lo_closed { '[' } else { '(' }, if *hi_closed { ']' } else { ')' })
+            }
             Node::Union(v) => list(f, v, "u"),
             Node::Matrix(rows) => {
                 f.write_str("mat(")?;
@@ -306,8 +298,8 @@ pub(crate) fn lex(s: &str, thousands: bool) -> Vec<Tok> {
 }
 
 const FUNCS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "ln", "log", "exp", "lg",
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp",
+    "lg",
 ];
 
 const GREEK: &[&str] = &[
@@ -349,9 +341,8 @@ const GREEK: &[&str] = &[
 
 /// Commands that are operators rather than the start of an operand.
 const OPERATOR_CMDS: &[&str] = &[
-    "cdot", "times", "div", "pm", "mp", "cup", "cap", "le", "leq", "leqslant", "ge", "geq",
-    "geqslant", "ne", "neq", "in", "approx", "simeq", "equiv", "lt", "gt", "end", "right",
-    "rfloor", "rceil", "to", "quad", "qquad", "setminus",
+    "cdot", "times", "div", "pm", "mp", "cup", "cap", "le", "leq", "leqslant", "ge", "geq", "geqslant", "ne", "neq",
+    "in", "approx", "simeq", "equiv", "lt", "gt", "end", "right", "rfloor", "rceil", "to", "quad", "qquad", "setminus",
 ];
 
 fn relop(t: &Tok) -> Option<RelOp> {
@@ -385,54 +376,35 @@ pub(crate) fn parse_number(s: &str, max_bits: u64) -> Result<Number, MathError> 
         Some(p) => (&mant[..p], Some(&mant[p + 1..])),
         None => (mant, None),
     };
-    let digits: String = int_part
-        .chars()
-        .chain(frac_part.unwrap_or("").chars())
-        .collect();
+    let digits: String = int_part.chars().chain(frac_part.unwrap_or("").chars()).collect();
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(MathError::Parse(format!("bad number {s:?}")));
     }
     let frac_len = frac_part.map(str::len).unwrap_or(0);
     let e: i64 = match exp {
         Some(e) if e.len() > 7 => return Err(MathError::TooLarge),
-        Some(e) => e
-            .parse()
-            .map_err(|_| MathError::Parse(format!("bad exponent {s:?}")))?,
+        Some(e) => e.parse().map_err(|_| MathError::Parse(format!("bad exponent {s:?}")))?,
         None => 0,
     };
     let bits_est = (digits.len() as f64 + e.unsigned_abs() as f64 + frac_len as f64) * 3.33;
     if bits_est > max_bits as f64 {
         return Err(MathError::TooLarge);
     }
-    let n: BigInt = digits
-        .parse()
-        .map_err(|_| MathError::Parse(format!("bad number {s:?}")))?;
+    let n: BigInt = digits.parse().map_err(|_| MathError::Parse(format!("bad number {s:?}")))?;
     let shift = e - frac_len as i64;
     let ten = BigInt::from(10u32);
     let p = num_traits::pow::Pow::pow(&ten, shift.unsigned_abs());
-    let value = if shift >= 0 {
-        BigRational::from_integer(n * p)
-    } else {
-        BigRational::new(n, p)
-    };
+    let value = if shift >= 0 { BigRational::from_integer(n * p) } else { BigRational::new(n, p) };
     let sig = digits.trim_start_matches('0').len().max(1) as u32;
     Ok(Number {
         value,
-        frac_digits: if exp.is_none() {
-            frac_part.map(|f| f.len() as u32)
-        } else {
-            None
-        },
+        frac_digits: if exp.is_none() { frac_part.map(|f| f.len() as u32) } else { None },
         sig_digits: sig,
     })
 }
 
 fn int_node(n: i64) -> Node {
-    Node::Num(Number {
-        value: BigRational::from_integer(BigInt::from(n)),
-        frac_digits: None,
-        sig_digits: 1,
-    })
+    Node::Num(Number { value: BigRational::from_integer(BigInt::from(n)), frac_digits: None, sig_digits: 1 })
 }
 
 fn is_int_literal(n: &Node) -> bool {
@@ -450,11 +422,7 @@ fn mul(left: Node, right: Node) -> Node {
 }
 
 fn collapse_add(mut terms: Vec<Node>) -> Node {
-    if terms.len() == 1 {
-        terms.pop().unwrap_or(Node::Add(Vec::new()))
-    } else {
-        Node::Add(terms)
-    }
+    if terms.len() == 1 { terms.pop().unwrap_or(Node::Add(Vec::new())) } else { Node::Add(terms) }
 }
 
 /// Recursive-descent parser over a token list.
@@ -467,26 +435,12 @@ pub(crate) struct Parser {
 }
 
 /// Parse a whole normalised answer.
-pub(crate) fn parse(
-    s: &str,
-    thousands: bool,
-    max_depth: usize,
-    max_bits: u64,
-) -> Result<Node, MathError> {
+pub(crate) fn parse(s: &str, thousands: bool, max_depth: usize, max_bits: u64) -> Result<Node, MathError> {
     let toks = lex(s, thousands);
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        depth: 0,
-        max_depth,
-        max_bits,
-    };
+    let mut p = Parser { toks, pos: 0, depth: 0, max_depth, max_bits };
     let items = p.parse_list()?;
     if p.pos < p.toks.len() {
-        return Err(MathError::Parse(format!(
-            "unexpected token {:?}",
-            p.toks[p.pos]
-        )));
+        return Err(MathError::Parse(format!("unexpected token {:?}", p.toks[p.pos])));
     }
     match items.len() {
         0 => Err(MathError::Parse("empty answer".into())),
@@ -517,20 +471,13 @@ impl Parser {
             self.pos += 1;
             Ok(())
         } else {
-            Err(MathError::Parse(format!(
-                "expected {t:?}, found {:?}",
-                self.peek()
-            )))
+            Err(MathError::Parse(format!("expected {t:?}, found {:?}", self.peek())))
         }
     }
 
     fn enter(&mut self) -> Result<(), MathError> {
         self.depth += 1;
-        if self.depth > self.max_depth {
-            Err(MathError::Parse("nesting too deep".into()))
-        } else {
-            Ok(())
-        }
+        if self.depth > self.max_depth { Err(MathError::Parse("nesting too deep".into())) } else { Ok(()) }
     }
 
     fn leave(&mut self) {
@@ -545,8 +492,7 @@ impl Parser {
                 self.pos += 1;
             }
             match self.peek() {
-                None | Some(Tok::Sym(')')) | Some(Tok::Sym(']')) | Some(Tok::Sym('}'))
-                | Some(Tok::RSet) => break,
+                None | Some(Tok::Sym(')')) | Some(Tok::Sym(']')) | Some(Tok::Sym('}')) | Some(Tok::RSet) => break,
                 _ => {}
             }
             items.push(self.parse_item()?);
@@ -568,11 +514,7 @@ impl Parser {
             nodes.push(self.parse_union()?);
         }
         self.leave();
-        if ops.is_empty() {
-            Ok(nodes.pop().unwrap_or(Node::List(Vec::new())))
-        } else {
-            Ok(Node::Rel(nodes, ops))
-        }
+        if ops.is_empty() { Ok(nodes.pop().unwrap_or(Node::List(Vec::new()))) } else { Ok(Node::Rel(nodes, ops)) }
     }
 
     fn parse_union(&mut self) -> Result<Node, MathError> {
@@ -604,11 +546,7 @@ impl Parser {
                     let minus_first = c == "mp";
                     self.pos += 1;
                     let r = self.parse_term()?;
-                    let r = if minus_first {
-                        Node::Neg(Box::new(r))
-                    } else {
-                        r
-                    };
+                    let r = if minus_first { Node::Neg(Box::new(r)) } else { r };
                     let l = collapse_add(std::mem::take(&mut terms));
                     terms.push(Node::Pm(Box::new(l), Box::new(r)));
                 }
@@ -655,15 +593,11 @@ impl Parser {
                 _ if self.starts_operand() => {
                     let is_frac = matches!(self.peek(), Some(Tok::Cmd(c)) if c == "frac");
                     let r = self.parse_power()?;
-                    let int_frac = is_frac
-                        && matches!(&r, Node::Div(a, b) if is_int_literal(a) && is_int_literal(b));
+                    let int_frac = is_frac && matches!(&r, Node::Div(a, b) if is_int_literal(a) && is_int_literal(b));
                     if single && int_frac && is_int_literal(&left) {
                         // Mixed number: 2\frac12 = 5/2.
                         left = Node::Add(vec![left, r]);
-                    } else if single
-                        && int_frac
-                        && matches!(&left, Node::Neg(a) if is_int_literal(a))
-                    {
+                    } else if single && int_frac && matches!(&left, Node::Neg(a) if is_int_literal(a)) {
                         if let Node::Neg(a) = left {
                             left = Node::Neg(Box::new(Node::Add(vec![*a, r])));
                         } else {
@@ -786,9 +720,7 @@ impl Parser {
             Node::Num(n) if n.frac_digits.is_none() && n.value.is_integer() => {
                 // Base notation: 1011_2.
                 let base = match &sub {
-                    Node::Num(b) if b.value.is_integer() => {
-                        b.value.numer().to_string().parse::<u32>().unwrap_or(0)
-                    }
+                    Node::Num(b) if b.value.is_integer() => b.value.numer().to_string().parse::<u32>().unwrap_or(0),
                     _ => 0,
                 };
                 if !(2..=36).contains(&base) {
@@ -888,12 +820,7 @@ impl Parser {
             2 if square || hi_closed => {
                 let hi = items.pop().unwrap_or(Node::Inf);
                 let lo = items.pop().unwrap_or(Node::Inf);
-                Ok(Node::Interval {
-                    lo: Box::new(lo),
-                    hi: Box::new(hi),
-                    lo_closed: square,
-                    hi_closed,
-                })
+                Ok(Node::Interval { lo: Box::new(lo), hi: Box::new(hi), lo_closed: square, hi_closed })
             }
             _ if square == hi_closed => Ok(Node::Tuple(items)),
             _ => err("mismatched brackets"),
@@ -1005,9 +932,7 @@ impl Parser {
                 let name = if c == "lfloor" { "floor" } else { "ceil" };
                 Ok(Node::Func(name.into(), Box::new(e), None))
             }
-            "text" | "mathrm" | "textbf" | "mathbf" | "mbox" | "operatorname" | "mathit" => {
-                self.arg()
-            }
+            "text" | "mathrm" | "textbf" | "mathbf" | "mbox" | "operatorname" | "mathit" => self.arg(),
             "left" | "right" | "displaystyle" | "big" | "Big" => self.parse_primary(),
             _ if FUNCS.contains(&c) => self.function(c),
             _ if GREEK.contains(&c) => Ok(Node::Var(c.to_string())),
@@ -1081,22 +1006,12 @@ mod tests {
     fn thousands_only_at_top_level() {
         assert_eq!(p("1,000").to_string(), "1000");
         assert_eq!(p("(1,000)").to_string(), "tuple(1,0)");
-        assert_eq!(
-            parse("1,000", false, 64, 1 << 17).unwrap().to_string(),
-            "list(1,0)"
-        );
+        assert_eq!(parse("1,000", false, 64, 1 << 17).unwrap().to_string(), "list(1,0)");
     }
 
     #[test]
     fn intervals_and_tuples() {
-        assert!(matches!(
-            p("(1,2]"),
-            Node::Interval {
-                lo_closed: false,
-                hi_closed: true,
-                ..
-            }
-        ));
+        assert!(matches!(p("(1,2]"), Node::Interval { lo_closed: false, hi_closed: true, .. }));
         assert!(matches!(p("(1,2)"), Node::Tuple(_)));
         assert!(matches!(p("(1)"), Node::Num(_)));
         assert!(parse("(1]", true, 64, 1 << 17).is_err());

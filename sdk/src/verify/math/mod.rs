@@ -222,15 +222,13 @@ pub struct Verdict {
 
 /// Find the final answer in a model completion.
 pub fn extract_answer(completion: &str, cfg: &MathConfig) -> Option<Extracted> {
-    extract::extract(completion, cfg.last_number_fallback).map(|(text, source)| Extracted {
-        text: normalize::strip_delims(&text),
-        source,
-    })
+    extract::extract(completion, cfg.last_number_fallback)
+        .map(|(text, source)| Extracted { text: normalize::strip_delims(&text), source })
 }
 
 /// The bare answer inside a gold string, which may be `\boxed{…}`, a GSM8K
 /// solution ending in `#### N`, or the answer itself.
-fn gold_text(gold: &str) -> String {
+pub fn gold_text(gold: &str) -> String {
     if let Some(b) = extract::last_boxed(gold) {
         return b;
     }
@@ -243,12 +241,7 @@ fn gold_text(gold: &str) -> String {
 /// Extract the answer from `completion` and compare it with `gold`.
 pub fn verify(gold: &str, completion: &str, cfg: &MathConfig) -> Verdict {
     let Some(ex) = extract_answer(completion, cfg) else {
-        return Verdict {
-            correct: false,
-            extracted: None,
-            reason: VerdictReason::NoAnswer,
-            in_requested_form: false,
-        };
+        return Verdict { correct: false, extracted: None, reason: VerdictReason::NoAnswer, in_requested_form: false };
     };
     let eq = equivalent(gold, &ex.text, cfg);
     let in_form = match cfg.requested_form {
@@ -279,11 +272,7 @@ pub fn equivalent(gold: &str, answer: &str, cfg: &MathConfig) -> Equivalence {
     }
     if normalize::is_text_answer(&gold) || normalize::is_text_answer(&answer) {
         let (kg, ka) = (normalize::text_key(&gold), normalize::text_key(&answer));
-        return if !kg.is_empty() && kg == ka {
-            Equivalence::Equal
-        } else {
-            Equivalence::NotEqual
-        };
+        return if !kg.is_empty() && kg == ka { Equivalence::Equal } else { Equivalence::NotEqual };
     }
     let gn = normalize::normalize(&gold);
     let an = normalize::normalize(&answer);
@@ -329,10 +318,7 @@ mod tests {
     #[test]
     fn basics() {
         assert_eq!(eq("0.5", "\\frac12"), Equivalence::Equal);
-        assert_eq!(
-            eq("\\frac{\\sqrt3}{3}", "\\frac{1}{\\sqrt3}"),
-            Equivalence::Equal
-        );
+        assert_eq!(eq("\\frac{\\sqrt3}{3}", "\\frac{1}{\\sqrt3}"), Equivalence::Equal);
         assert_eq!(eq("10^{-20}", "0"), Equivalence::NotEqual);
         assert_eq!(eq("(1,2]", "[1,2]"), Equivalence::NotEqual);
         assert_eq!(eq("y=2x+1", "2x-y+1=0"), Equivalence::Equal);

@@ -3,20 +3,18 @@
 
 /// Unit words and abbreviations dropped after a number (lower case).
 const UNITS: &[&str] = &[
-    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "in", "inch", "inches", "ft",
-    "foot", "feet", "yd", "yard", "yards", "mi", "mile", "miles", "mph", "kmh", "kph", "sq",
-    "square", "cubic", "unit", "units", "dollar", "dollars", "cent", "cents", "degree", "degrees",
-    "deg", "rad", "radian", "radians", "h", "hr", "hrs", "hour", "hours", "min", "mins", "minute",
-    "minutes", "s", "sec", "secs", "second", "seconds", "day", "days", "week", "weeks", "month",
-    "months", "year", "years", "kg", "g", "gram", "grams", "mg", "lb", "lbs", "pound", "pounds",
-    "oz", "ounce", "ounces", "l", "liter", "liters", "litre", "litres", "ml", "gallon", "gallons",
-    "per", "each", "percent",
+    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "in", "inch", "inches", "ft", "foot", "feet", "yd",
+    "yard", "yards", "mi", "mile", "miles", "mph", "kmh", "kph", "sq", "square", "cubic", "unit", "units", "dollar",
+    "dollars", "cent", "cents", "degree", "degrees", "deg", "rad", "radian", "radians", "h", "hr", "hrs", "hour",
+    "hours", "min", "mins", "minute", "minutes", "s", "sec", "secs", "second", "seconds", "day", "days", "week",
+    "weeks", "month", "months", "year", "years", "kg", "g", "gram", "grams", "mg", "lb", "lbs", "pound", "pounds",
+    "oz", "ounce", "ounces", "l", "liter", "liters", "litre", "litres", "ml", "gallon", "gallons", "per", "each",
+    "percent",
 ];
 
 /// Words that are functions, never units.
-const KEEP_WORDS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "arcsin", "arccos", "arctan",
-];
+const KEEP_WORDS: &[&str] =
+    &["sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "arcsin", "arccos", "arctan"];
 
 /// Text-style commands whose argument is unwrapped (or dropped when a unit).
 const TEXT_CMDS: &[&str] = &[
@@ -139,14 +137,10 @@ fn group_end(c: &[char], start: usize) -> Option<usize> {
 }
 
 fn is_unit_phrase(s: &str) -> bool {
-    let words: Vec<String> = s
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let words: Vec<String> =
+        s.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| !w.is_empty()).map(str::to_ascii_lowercase).collect();
     !words.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphabetic() || c.is_whitespace() || ".^23/".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphabetic() || c.is_whitespace() || ".^23/".contains(c))
         && words.iter().all(|w| UNITS.contains(&w.as_str()))
 }
 
@@ -332,16 +326,12 @@ fn trailing_units(s: &str) -> String {
             break;
         }
         let before = if start > 0 { c[start - 1] } else { ' ' };
-        let word: String = c[start..end]
-            .iter()
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let word: String = c[start..end].iter().collect::<String>().to_ascii_lowercase();
         let rest: String = c[..start].iter().collect();
         let listed = UNITS.contains(&word.as_str()) && word.len() >= 2;
         let generic = word.len() >= 3 && !KEEP_WORDS.contains(&word.as_str());
         let powered_ok = pow_start == c.len() || listed;
-        let ok = (listed && (before == ' ' || before.is_ascii_digit() || before == '}'))
-            || (generic && before == ' ');
+        let ok = (listed && (before == ' ' || before.is_ascii_digit() || before == '}')) || (generic && before == ' ');
         if ok && powered_ok && rest.chars().any(|ch| ch.is_ascii_digit()) {
             cur = rest;
             continue;
@@ -411,11 +401,7 @@ fn unwrap_text(s: &str) -> String {
 
 /// Case- and space-insensitive key used to compare text answers.
 pub(crate) fn text_key(s: &str) -> String {
-    unwrap_text(&strip_delims(s))
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    unwrap_text(&strip_delims(s)).chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// Whether an answer is a textual answer (a word or phrase, not mathematics):
@@ -430,15 +416,12 @@ pub(crate) fn is_text_answer(s: &str) -> bool {
             let open = cmd.chars().count() - 1;
             if group_end(&c, open) == Some(c.len()) {
                 let inner = rest.trim_end_matches('}');
-                return !inner.chars().any(|ch| ch.is_ascii_digit())
-                    && inner.chars().any(char::is_alphabetic);
+                return !inner.chars().any(|ch| ch.is_ascii_digit()) && inner.chars().any(char::is_alphabetic);
             }
         }
     }
     let u = unwrap_text(s);
-    if u.chars()
-        .any(|ch| ch.is_ascii_digit() || "\\^_{}=+*/<>|".contains(ch))
-    {
+    if u.chars().any(|ch| ch.is_ascii_digit() || "\\^_{}=+*/<>|".contains(ch)) {
         return false;
     }
     let mut run = 0;
@@ -451,9 +434,7 @@ pub(crate) fn is_text_answer(s: &str) -> bool {
             run = 0;
         }
     }
-    best >= 2
-        && u.chars()
-            .all(|ch| ch.is_alphabetic() || " ,.'-()!?".contains(ch))
+    best >= 2 && u.chars().all(|ch| ch.is_alphabetic() || " ,.'-()!?".contains(ch))
 }
 
 #[cfg(test)]
