@@ -45,6 +45,7 @@ pub fn cargo_target_dir(dir: &Path) -> Result<PathBuf> {
 
 /// Builds the crate's wasm32-wasip1 binary and returns its path. Source paths
 /// are remapped so the module's bytes do not depend on where it was built.
+/// The same settings are in `scripts/build-guests.sh`; keep them in step.
 fn compile(dir: &Path, workspace_root: &Path) -> Result<PathBuf> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -61,6 +62,10 @@ fn compile(dir: &Path, workspace_root: &Path) -> Result<PathBuf> {
         .arg("--manifest-path")
         .arg(&manifest_path)
         .env("CARGO_ENCODED_RUSTFLAGS", flags)
+        // Guests run many times and are small: whole-program optimisation
+        // makes them smaller and faster.
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

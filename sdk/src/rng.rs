@@ -159,6 +159,10 @@ mod tests {
         let vals: Vec<i64> = (0..500).map(|_| r.range_i64(-2, 2)).collect();
         assert!(vals.contains(&-2) && vals.contains(&2));
         assert!(vals.iter().all(|v| (-2..=2).contains(v)));
-        assert_eq!(r.range_i64(i64::MIN, i64::MAX).signum().abs() <= 1, true);
+        // The full range does not overflow and still varies.
+        let full: Vec<i64> = (0..4).map(|_| r.range_i64(i64::MIN, i64::MAX)).collect();
+        assert!(full.windows(2).any(|w| w[0] != w[1]));
+        assert_eq!(r.range_i64(5, 5), 5);
+        assert_eq!(r.range_i64(5, 4), 5);
     }
 }

@@ -53,6 +53,20 @@ pub trait SingleTurn {
     /// Name, version, splits and reward components.
     fn describe(&self) -> Description;
 
+    /// The reward components with their default weights. The default takes
+    /// them from [`describe`](SingleTurn::describe); override it when
+    /// describing is costly (e.g. counts data files), since every `reset`
+    /// needs the components.
+    fn components(&self) -> Vec<RewardComponent> {
+        self.describe().components
+    }
+
+    /// The size of `split` (`Some(None)`: any index), or `None` when there is
+    /// no such split. The default looks it up in [`describe`](SingleTurn::describe).
+    fn split_size(&self, split: &str) -> Option<Option<u64>> {
+        self.describe().splits.get(split).copied()
+    }
+
     /// Task `index` of `split`.
     fn task(&self, split: &str, index: u64) -> Result<Self::Task, EnvError>;
 
@@ -82,11 +96,13 @@ impl<T: SingleTurn> SingleTurnEnv<T> {
     fn load(&self, source: &TaskSource) -> Result<T::Task, EnvError> {
         match source {
             TaskSource::Split { split, index } => {
-                let described = self.0.describe();
-                match described.splits.get(split) {
-                    None => return Err(EnvError::unknown_split(split, described.splits.keys().map(String::as_str))),
-                    Some(Some(len)) if index >= len => {
-                        return Err(EnvError::index_out_of_range(split, *index, *len));
+                match self.0.split_size(split) {
+                    None => {
+                        let splits = self.0.describe().splits;
+                        return Err(EnvError::unknown_split(split, splits.keys().map(String::as_str)));
+                    }
+                    Some(Some(len)) if *index >= len => {
+                        return Err(EnvError::index_out_of_range(split, *index, len));
                     }
                     Some(_) => {}
                 }
@@ -141,7 +157,7 @@ impl<T: SingleTurn> Environment for SingleTurnEnv<T> {
 
     fn reset(&self, source: &TaskSource, _seed: u64, config: &Map<String, Value>) -> Result<ResetResponse, EnvError> {
         let task = self.load(source)?;
-        let weights = weights(&self.0.describe().components, config)?;
+        let weights = weights(&self.0.components(), config)?;
         let task_id = self.0.task_id(&task);
         let messages = self.0.prompt(&task);
         let task = serde_json::to_value(&task).map_err(|e| EnvError::internal(format!("cannot encode task: {e}")))?;

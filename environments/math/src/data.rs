@@ -19,11 +19,23 @@ pub fn splits(dir: &Path) -> Vec<(String, u64)> {
             let path = e.path();
             let name = path.file_name()?.to_str()?.strip_suffix(".jsonl")?.to_owned();
             let text = std::fs::read_to_string(&path).ok()?;
-            Some((name, text.lines().filter(|l| !l.trim().is_empty()).count() as u64))
+            Some((name, count_tasks(&text)))
         })
         .collect();
     splits.sort();
     splits
+}
+
+fn count_tasks(text: &str) -> u64 {
+    text.lines().filter(|l| !l.trim().is_empty()).count() as u64
+}
+
+/// The task count of data split `split`, or `None` when there is none.
+pub fn split_size(dir: &Path, split: &str) -> Option<u64> {
+    if split.contains('/') || split.contains("..") {
+        return None;
+    }
+    std::fs::read_to_string(dir.join(format!("{split}.jsonl"))).ok().map(|t| count_tasks(&t))
 }
 
 /// Task `index` of data split `split`.

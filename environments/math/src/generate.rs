@@ -129,8 +129,8 @@ fn fraction(rng: &mut Rng, max: i64) -> Ratio {
 fn fractions(rng: &mut Rng, level: u8) -> (String, String) {
     let max = [6, 12, 20][usize::from(level.min(2))];
     let (x, y) = (fraction(rng, max), fraction(rng, max));
-    let ops: &[(&str, fn(Ratio, Ratio) -> Ratio)] =
-        &[("+", Ratio::add), ("-", Ratio::sub), ("\\times", Ratio::mul), ("\\div", Ratio::div)];
+    type Op = fn(Ratio, Ratio) -> Ratio;
+    let ops: &[(&str, Op)] = &[("+", Ratio::add), ("-", Ratio::sub), ("\\times", Ratio::mul), ("\\div", Ratio::div)];
     let n_ops = if level == 0 { 2 } else { 4 };
     let (op, f) = ops[rng.below(n_ops) as usize];
     let mut value = f(x, y);

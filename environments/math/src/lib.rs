@@ -43,6 +43,9 @@ impl Math {
     }
 }
 
+/// The package name.
+pub const NAME: &str = "envhub/math";
+
 /// The system prompt.
 pub const SYSTEM_PROMPT: &str = "Solve the problem step by step. Put your final answer in \\boxed{}.";
 
@@ -64,15 +67,26 @@ impl SingleTurn for Math {
             splits.insert(name, Some(count));
         }
         Description {
-            name: "envhub/math".into(),
+            name: NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Math problems with exact answer checking: generated arithmetic, fractions, linear equations and word problems, plus GSM8K- and MATH-style data".into(),
             splits,
-            components: vec![
-                RewardComponent { name: "correct".into(), weight: 1.0 },
-                RewardComponent { name: "format".into(), weight: 0.0 },
-            ],
+            components: self.components(),
         }
+    }
+
+    fn components(&self) -> Vec<RewardComponent> {
+        vec![
+            RewardComponent { name: "correct".into(), weight: 1.0 },
+            RewardComponent { name: "format".into(), weight: 0.0 },
+        ]
+    }
+
+    fn split_size(&self, split: &str) -> Option<Option<u64>> {
+        if generate::SPLITS.contains(&split) {
+            return Some(None);
+        }
+        data::split_size(&self.data_dir, split).map(Some)
     }
 
     fn task(&self, split: &str, index: u64) -> Result<Task, EnvError> {

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Every test: builds the guest modules the tests load, then runs the whole
+# workspace's tests (release profile: wasmtime is slow unoptimised).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/build-guests.sh
+cargo test --release --workspace "$@"
