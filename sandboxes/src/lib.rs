@@ -24,5 +24,5 @@ mod wasi;
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::SandboxError;
 pub use limits::{HostMaxima, Limits};
-pub use module::{CallOutput, EnvModule, HostState, LoadOptions, decode};
+pub use module::{CallOutput, EnvModule, LoadOptions, decode};
 pub use wasi::FIXED_WALL_CLOCK_SECS;

@@ -40,7 +40,7 @@ pub struct CallOutput {
 }
 
 /// Per-store state: the guest's WASI context and its memory accounting.
-pub struct HostState {
+pub(crate) struct HostState {
     pub(crate) wasi: WasiP1Ctx,
     limiter: Limiter,
 }
