@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use envhub_sdk::error::EnvError;
 use envhub_sdk::protocol::{FunctionCall, FunctionSpec, Message, Tool, ToolCall};
 use envhub_sdk::verify::tools::bfcl::parse_entry;
-use envhub_sdk::verify::tools::{ExpectedCall, MatchOptions, ToolSpec, match_calls};
+use envhub_sdk::verify::tools::{ExpectedCall, MatchOptions, ToolSpec, match_calls, validate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -209,13 +209,17 @@ impl BfclTask {
     pub fn reference(&self) -> Result<Vec<Message>, EnvError> {
         let expected = ExpectedCall::list_from_bfcl(&self.ground_truth)
             .map_err(|e| EnvError::invalid_task(format!("bfcl ground truth: {e}")))?;
+        let specs = self.specs();
+        let key = |s: &str| s.replace('.', "_");
         let tool_calls = expected
             .iter()
             .enumerate()
             .map(|(k, call)| {
+                let spec = specs.iter().find(|s| key(&s.name) == key(&call.name));
                 let mut args = Map::new();
                 for (name, allowed) in &call.args {
-                    if let Some(v) = pick_allowed(allowed) {
+                    let schema = spec.and_then(|s| s.property_schema(name)).map(to_json_schema);
+                    if let Some(v) = pick_argument(allowed, schema.as_ref()) {
                         args.insert(name.clone(), v);
                     }
                 }
@@ -230,6 +234,18 @@ impl BfclTask {
         m.content = None;
         m.tool_calls = tool_calls;
         Ok(vec![m])
+    }
+}
+
+/// The first allowed value that fits the argument's schema (BFCL's answers
+/// occasionally list a value of the wrong type); when none fits, omission if
+/// allowed, else the first value.
+fn pick_argument(allowed: &[Value], schema: Option<&Value>) -> Option<Value> {
+    let fits = |v: &Value| schema.is_none_or(|s| validate(s, &literal(v), "arguments").is_ok());
+    match allowed.iter().find(|v| v.as_str() != Some("") && fits(v)) {
+        Some(v) => Some(literal(v)),
+        None if allowed.iter().any(|v| v.as_str() == Some("")) => None,
+        None => pick_allowed(allowed),
     }
 }
 
@@ -280,6 +296,10 @@ mod tests {
         assert_eq!(pick_allowed(&[json!(""), json!(3)]), Some(json!(3)));
         assert_eq!(pick_allowed(&[json!("")]), None);
         assert_eq!(pick_allowed(&[json!({"a": [1, 2], "b": [""]})]), Some(json!({"a": 1})));
+        let string = json!({"type": "string"});
+        assert_eq!(pick_argument(&[json!(""), json!(true)], Some(&string)), None);
+        assert_eq!(pick_argument(&[json!(1), json!("one")], Some(&string)), Some(json!("one")));
+        assert_eq!(pick_argument(&[json!(1)], Some(&string)), Some(json!(1)));
     }
 
     #[test]
