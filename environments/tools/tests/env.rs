@@ -482,3 +482,12 @@ fn hostile_actions_never_panic() {
         assert!(out.get("error").is_some());
     }
 }
+
+#[test]
+fn readme_inline_example_is_a_valid_task() {
+    let readme = include_str!("../README.md");
+    let block = readme.split("```json").nth(1).and_then(|b| b.split("```").next()).expect("json block");
+    let task: Value = serde_json::from_str(&block.replace("[...]", "[]")).expect("README example is JSON");
+    let r = reset(&env(), json!({ "task": task }));
+    assert_eq!(r["messages"][1]["role"], json!("user"));
+}

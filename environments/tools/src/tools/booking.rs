@@ -69,7 +69,9 @@ pub struct Reservation {
 
 impl Reservation {
     fn overlaps(&self, day: i64, nights: i64) -> bool {
-        self.status == Status::Active && self.day < day + nights && day < self.day + self.nights
+        self.status == Status::Active
+            && self.day < day.saturating_add(nights)
+            && day < self.day.saturating_add(self.nights)
     }
 }
 
@@ -96,7 +98,10 @@ pub fn night_price(room: &Room, day: i64) -> i64 {
 
 /// The total price of a stay.
 pub fn stay_price(room: &Room, day: i64, nights: i64) -> i64 {
-    (day..day + nights).map(|d| night_price(room, d)).fold(0i64, i64::saturating_add)
+    (day..day.saturating_add(nights))
+        .take(MAX_NIGHTS as usize)
+        .map(|d| night_price(room, d))
+        .fold(0i64, i64::saturating_add)
 }
 
 /// The cancellation fee of a booking of total `total`.
@@ -120,6 +125,7 @@ fn check_stay(day: i64, nights: i64) -> Result<(), ToolError> {
         return Err(ToolError::Rule(format!("a stay is 1 to {MAX_NIGHTS} nights, got {nights}")));
     }
     if day + nights - 1 > LAST_DAY {
+        // Both are bounded above, so the sum cannot overflow.
         return Err(ToolError::Rule(format!(
             "the calendar ends on day {LAST_DAY}: a stay from day {day} can be at most {} nights",
             LAST_DAY - day + 1

@@ -354,7 +354,7 @@ impl<'a> Parser<'a> {
         // Right-associative; the exponent may carry a sign.
         let exp = self.unary()?;
         self.depth -= 1;
-        if !exp.is_integer() || exp.num.abs() > MAX_EXPONENT {
+        if !exp.is_integer() || exp.num.unsigned_abs() > MAX_EXPONENT.unsigned_abs() {
             return Err(CalcError::BadExponent);
         }
         if base == Rational::int(0) && exp.num < 0 {
@@ -517,6 +517,8 @@ mod tests {
         assert_eq!(evaluate(&"1+".repeat(600)), Err(CalcError::TooComplex));
         // Large but representable intermediates.
         assert_eq!(ev("(2^100) / (2^99)"), "2");
+        let min = "-170141183460469231731687303715884105727 - 1";
+        assert_eq!(evaluate(&format!("2 ^ ({min})")), Err(CalcError::Overflow));
     }
 
     #[test]
