@@ -35,6 +35,7 @@
 pub mod error;
 pub mod guest;
 pub mod protocol;
+pub mod reward;
 pub mod rng;
 pub mod single_turn;
 pub mod verify;

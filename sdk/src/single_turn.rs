@@ -113,33 +113,6 @@ impl<T: SingleTurn> SingleTurnEnv<T> {
     }
 }
 
-fn weights(components: &[RewardComponent], config: &Map<String, Value>) -> Result<BTreeMap<String, f64>, EnvError> {
-    let mut weights: BTreeMap<String, f64> = components.iter().map(|c| (c.name.clone(), c.weight)).collect();
-    let Some(overrides) = config.get("weights") else {
-        return Ok(weights);
-    };
-    let overrides =
-        overrides.as_object().ok_or_else(|| EnvError::bad_request("config.weights must be an object of numbers"))?;
-    for (name, w) in overrides {
-        let slot = weights.get_mut(name).ok_or_else(|| {
-            EnvError::bad_request(format!(
-                "config.weights names unknown component `{name}`; components are: {}",
-                components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        *slot = w
-            .as_f64()
-            .filter(|w| w.is_finite())
-            .ok_or_else(|| EnvError::bad_request(format!("config.weights.{name} must be a finite number")))?;
-    }
-    Ok(weights)
-}
-
-/// The weighted total of `components` under `weights` (missing components count 0).
-pub fn weighted_total(weights: &BTreeMap<String, f64>, components: &BTreeMap<String, f64>) -> f64 {
-    weights.iter().map(|(name, w)| w * components.get(name).copied().unwrap_or(0.0)).sum()
-}
-
 impl<T: SingleTurn> Environment for SingleTurnEnv<T> {
     fn info(&self) -> InfoResponse {
         let d = self.0.describe();
@@ -157,7 +130,7 @@ impl<T: SingleTurn> Environment for SingleTurnEnv<T> {
 
     fn reset(&self, source: &TaskSource, _seed: u64, config: &Map<String, Value>) -> Result<ResetResponse, EnvError> {
         let task = self.load(source)?;
-        let weights = weights(&self.0.components(), config)?;
+        let weights = crate::reward::weights(&self.0.components(), config)?;
         let task_id = self.0.task_id(&task);
         let messages = self.0.prompt(&task);
         let task = serde_json::to_value(&task).map_err(|e| EnvError::internal(format!("cannot encode task: {e}")))?;
@@ -185,7 +158,7 @@ impl<T: SingleTurn> Environment for SingleTurnEnv<T> {
             .map_err(|e| EnvError::invalid_state(format!("state.weights: {e}")))?
             .ok_or_else(|| EnvError::invalid_state("state has no `weights`"))?;
         let score = self.0.score(&task, action.text());
-        let total = weighted_total(&weights, &score.components);
+        let total = crate::reward::weighted_total(&weights, &score.components);
         state.insert("done".to_owned(), Value::Bool(true));
         Ok(StepResponse {
             messages: Vec::new(),
