@@ -5,12 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installed | grep -q wasm32-wasip1
+target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p envhub-cli --quiet
 # Data packaged with environments/tools (BFCL, from PyPI, pinned by sha256).
 scripts/fetch-bfcl.sh
 for env in environments/*/; do
     if [ -f "$env/envhub.toml" ]; then
-        ./target/release/envhub build "$env"
+        "$target/release/envhub" build "$env"
     fi
 done
 # Test-only guests, with the settings `envhub build` uses for environments.

@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1
 scripts/build-guests.sh
 
-envhub=./target/release/envhub
+target="${CARGO_TARGET_DIR:-target}"
+envhub="$target/release/envhub"
 echo
 echo "== self-test of every first-party environment (sandboxed, each call twice)"
-packages=(target/envhub/*.envpkg)
+packages=("$target"/envhub/*.envpkg)
 "$envhub" test "${packages[@]}"
 
 echo

@@ -28,10 +28,21 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn math_package() -> PathBuf {
-    let p = workspace().join("target/envhub/envhub-math-0.1.0.envpkg");
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace().join(dir),
+        None => workspace().join("target"),
+    }
+}
+
+fn package(file: &str) -> PathBuf {
+    let p = target_dir().join("envhub").join(file);
     assert!(p.is_file(), "{} is missing: run scripts/build-guests.sh first", p.display());
     p
+}
+
+fn math_package() -> PathBuf {
+    package("envhub-math-0.1.0.envpkg")
 }
 
 #[test]
@@ -112,6 +123,29 @@ fn test_info_and_play_the_math_package() {
 }
 
 #[test]
+fn play_the_tools_environment_with_tool_calls() {
+    let home = tempfile::tempdir().expect("home");
+    let pkg = package("envhub-tools-0.1.0.envpkg");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_envhub"))
+        .args(["play", pkg.to_str().expect("utf8"), "--split", "test", "--index", "0"])
+        .env("ENVHUB_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("play");
+    use std::io::Write;
+    let typed = "/call calculator {\"expression\": \"6 * 7\"}\n/call no_such_tool {}\nI am done\n";
+    child.stdin.take().expect("stdin").write_all(typed.as_bytes()).expect("type");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("tool calculator"), "the tools are listed: {text}");
+    assert!(text.contains("[tool calculator] {\"result\":\"42\"}"), "the call ran: {text}");
+    assert!(text.contains("no_such_tool"), "an unknown tool is answered, not fatal: {text}");
+    assert!(text.contains("reward "), "the episode ended with a reward: {text}");
+}
+
+#[test]
 fn unknown_environments_and_bad_flags_are_named() {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
@@ -137,7 +171,7 @@ fn new_then_build_then_test_passes_untouched() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("demo/envhub.toml").is_file());
     // Share a target dir across runs so the scaffold's dependencies build once.
-    let target = workspace().join("target/scaffold");
+    let target = target_dir().join("scaffold");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_envhub"))
             .args(args)
