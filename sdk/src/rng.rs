@@ -19,6 +19,12 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A stable 64-bit hash (FNV-1a) of `bytes`, for ids that must not change
+/// between machines or releases (unlike `std`'s hashers).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3))
+}
+
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {

@@ -49,10 +49,6 @@ pub const NAME: &str = "envhub/math";
 /// The system prompt.
 pub const SYSTEM_PROMPT: &str = "Solve the problem step by step. Put your final answer in \\boxed{}.";
 
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3))
-}
-
 fn string_field<'a>(task: &'a Value, names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|n| task.get(*n).and_then(Value::as_str))
 }
@@ -108,7 +104,9 @@ impl SingleTurn for Math {
         let question = string_field(&task, &["question", "problem"]).unwrap_or_default();
         let id = match task.get("id").and_then(Value::as_str) {
             Some(id) => id.to_owned(),
-            None => format!("inline/{:016x}", fnv(&format!("{question}\u{0}{answer}"))),
+            None => {
+                format!("inline/{:016x}", envhub_sdk::rng::stable_hash(format!("{question}\u{0}{answer}").as_bytes()))
+            }
         };
         Ok(Task { id, question: question.to_owned(), answer: answer.to_owned() })
     }

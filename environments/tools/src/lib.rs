@@ -69,11 +69,6 @@ fn weights(config: &Map<String, Value>) -> Result<BTreeMap<String, f64>, EnvErro
     envhub_sdk::reward::weights(&components(), config)
 }
 
-/// FNV-1a over bytes, for stable inline task ids.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3))
-}
-
 fn system_prompt() -> String {
     format!(
         "You are an assistant that completes tasks by calling tools: a calculator, a database, a file system \
@@ -114,7 +109,7 @@ impl ToolsEnv {
                 other => Err(EnvError::unknown_split(other, self.splits().keys().map(String::as_str))),
             },
             TaskSource::Inline(task) => {
-                let id = format!("inline/{:016x}", fnv(task.to_string().as_bytes()));
+                let id = format!("inline/{:016x}", envhub_sdk::rng::stable_hash(task.to_string().as_bytes()));
                 if let Some(body) = task.get("bfcl") {
                     let t = bfcl::from_inline(body).map_err(|e| EnvError::invalid_task(format!("inline task: {e}")))?;
                     Ok((id, Loaded::Bfcl(t)))
