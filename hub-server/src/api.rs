@@ -76,8 +76,16 @@ async fn existing(state: &AppState, name: &PackageName) -> ApiResult<PackageReco
 
 /// `POST /api/v1/packages`: the body is the archive.
 async fn publish(State(state): Shared, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let token = authenticate(&*state.storage, &headers).await?;
     let limit = state.config.max_package_bytes;
+    let token = match authenticate(&*state.storage, &headers).await {
+        Ok(token) => token,
+        Err(e) => {
+            // Read the upload (discarding it) so that the client, still
+            // sending, gets this answer rather than a reset connection.
+            drain(body, limit).await;
+            return Err(e);
+        }
+    };
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -89,9 +97,13 @@ async fn publish(State(state): Shared, headers: HeaderMap, body: Body) -> ApiRes
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let expected = match headers.get(DIGEST_HEADER) {
+    let expected = match headers.get(DIGEST_HEADER).map(|v| parse_digest(v.to_str().unwrap_or(""))) {
         None => None,
-        Some(v) => Some(parse_digest(v.to_str().unwrap_or(""))?),
+        Some(Ok(hex)) => Some(hex),
+        Some(Err(e)) => {
+            drain(body, limit).await;
+            return Err(e);
+        }
     };
 
     // Hash the stream as it arrives.
@@ -101,6 +113,7 @@ async fn publish(State(state): Shared, headers: HeaderMap, body: Body) -> ApiRes
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("upload_failed", format!("the upload broke off: {e}")))?;
         if (archive.len() + chunk.len()) as u64 > limit {
+            drain_stream(&mut stream, limit).await;
             return Err(too_large());
         }
         hasher.update(&chunk);
@@ -184,6 +197,22 @@ async fn publish(State(state): Shared, headers: HeaderMap, body: Body) -> ApiRes
         "download": blob_path(&new.digest),
     });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Reads and discards up to `limit` bytes of a request body.
+async fn drain(body: Body, limit: u64) {
+    drain_stream(&mut body.into_data_stream(), limit).await;
+}
+
+/// Reads and discards up to `limit` more bytes of a body stream.
+async fn drain_stream(stream: &mut axum::body::BodyDataStream, limit: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > limit {
+            break;
+        }
+    }
 }
 
 fn parse_digest(s: &str) -> ApiResult<String> {

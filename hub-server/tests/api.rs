@@ -213,9 +213,39 @@ fn uploads_over_the_size_limit_are_refused() {
     let mut cfg = config(&backend, dir.path());
     cfg.max_package_bytes = 100_000;
     let hub = start(cfg);
-    let r = hub.publish(Some(&hub.admin), &math_package());
-    assert_eq!((r.status, r.code().as_str()), (413, "too_large"), "{}", r.text());
-    assert!(r.message().contains("100000"));
+    let archive = math_package();
+    // Declared too large: refused before the body is read.
+    let head = format!("Content-Length: {}\r\n", archive.len());
+    let reply = raw_publish(&hub, &head, b"");
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("\"too_large\"") && reply.contains("100000"), "{reply}");
+    // Streamed (chunked, no length): refused once the limit is passed.
+    let mut body = Vec::new();
+    for chunk in archive[..150_000].chunks(10_000) {
+        body.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        body.extend_from_slice(chunk);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    let reply = raw_publish(&hub, "Transfer-Encoding: chunked\r\n", &body);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("\"too_large\""), "{reply}");
+}
+
+/// A publish over a raw connection; the whole reply as text.
+fn raw_publish(hub: &TestHub, headers: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = hub.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST /api/v1/packages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n{headers}\r\n",
+        hub.admin
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    let _ = stream.write_all(body);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
 }
 
 #[test]
@@ -249,7 +279,8 @@ fn search_finds_by_name_and_description() {
                 .collect()
         };
         assert_eq!(names("geo"), ["alice/geometry"], "{label}");
-        assert_eq!(names("MATH"), ["envhub/math"], "{label}: case-insensitive, by name");
+        assert_eq!(names("envhub%2FMATH"), ["envhub/math"], "{label}: case-insensitive, by name");
+        assert_eq!(names("math%20problems"), ["alice/geometry", "envhub/math"], "{label}: by description");
         assert_eq!(names(""), ["alice/geometry", "envhub/math"]);
         assert!(names("word%25problems").is_empty(), "LIKE wildcards are literal");
         assert!(names("zzz").is_empty());
