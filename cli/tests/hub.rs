@@ -84,7 +84,12 @@ fn envhub(home: &Path, cwd: &Path, hub: &str, args: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -120,7 +125,12 @@ fn publish_pull_lock_yank_and_resolve() {
     assert!(bad.contains("401"), "{bad}");
 
     // Tokens.
-    let out = ok(&envhub(&home, base, url, &["token", "create", "--login", "alice", "--scope", "publish-new,yank", "--pattern", "alice/*"]));
+    let out = ok(&envhub(
+        &home,
+        base,
+        url,
+        &["token", "create", "--login", "alice", "--scope", "publish-new,yank", "--pattern", "alice/*"],
+    ));
     assert!(out.trim().starts_with("ehub_"), "{out}");
 
     // Publish, and a republish is refused.
@@ -179,6 +189,10 @@ fn publish_pull_lock_yank_and_resolve() {
     let out = envhub(&victim_home, &project_d, url, &["test", "envhub/math@=0.1.1"]);
     let stderr = err(&out);
     assert!(stderr.contains("digest mismatch"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "nothing ran: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "nothing ran: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(!victim_home.join("packages/sha256").join(format!("{hex}.envpkg")).exists(), "nothing was cached");
 }

@@ -50,7 +50,10 @@ fn package_name(owner: &str, name: &str) -> ApiResult<PackageName> {
 
 fn parse_version(version: &str) -> ApiResult<semver::Version> {
     semver::Version::parse(version).map_err(|e| {
-        ApiError::bad_request("invalid_version", format!("`{version}` is not a semantic version (MAJOR.MINOR.PATCH): {e}"))
+        ApiError::bad_request(
+            "invalid_version",
+            format!("`{version}` is not a semantic version (MAJOR.MINOR.PATCH): {e}"),
+        )
     })
 }
 
@@ -147,7 +150,11 @@ async fn publish(State(state): Shared, headers: HeaderMap, body: Body) -> ApiRes
             token.require(Scope::PublishUpdate, &name)?;
             token.require_owner(&name, &record.owners)?;
             let key = crate::store::version_key(&manifest.version);
-            if record.versions.iter().any(|v| semver::Version::parse(&v.version).is_ok_and(|sv| crate::store::version_key(&sv) == key)) {
+            if record
+                .versions
+                .iter()
+                .any(|v| semver::Version::parse(&v.version).is_ok_and(|sv| crate::store::version_key(&sv) == key))
+            {
                 return Err(ApiError::conflict(
                     "version_exists",
                     format!("{name} {} is already published; published versions are immutable", manifest.version),
@@ -236,7 +243,14 @@ async fn index(State(state): Shared, Path((owner, name)): Path<(String, String)>
     })))
 }
 
-async fn set_yank(state: &AppState, headers: &HeaderMap, owner: &str, name: &str, version: &str, yanked: bool) -> ApiResult<Json<Value>> {
+async fn set_yank(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    version: &str,
+    yanked: bool,
+) -> ApiResult<Json<Value>> {
     let token = authenticate(&*state.storage, headers).await?;
     let name = package_name(owner, name)?;
     let version = parse_version(version)?;
@@ -250,12 +264,20 @@ async fn set_yank(state: &AppState, headers: &HeaderMap, owner: &str, name: &str
 }
 
 /// `PUT /api/v1/packages/{owner}/{name}/{version}/yank`.
-async fn yank(State(state): Shared, headers: HeaderMap, Path((owner, name, version)): Path<(String, String, String)>) -> ApiResult<Json<Value>> {
+async fn yank(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((owner, name, version)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
     set_yank(&state, &headers, &owner, &name, &version, true).await
 }
 
 /// `DELETE /api/v1/packages/{owner}/{name}/{version}/yank`.
-async fn unyank(State(state): Shared, headers: HeaderMap, Path((owner, name, version)): Path<(String, String, String)>) -> ApiResult<Json<Value>> {
+async fn unyank(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((owner, name, version)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
     set_yank(&state, &headers, &owner, &name, &version, false).await
 }
 
@@ -271,7 +293,14 @@ async fn list_owners(State(state): Shared, Path((owner, name)): Path<(String, St
     Ok(Json(json!({ "owners": record.owners })))
 }
 
-async fn owners_change(state: &AppState, headers: &HeaderMap, owner: &str, name: &str, body: &Logins, add: bool) -> ApiResult<Json<Value>> {
+async fn owners_change(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    body: &Logins,
+    add: bool,
+) -> ApiResult<Json<Value>> {
     let token = authenticate(&*state.storage, headers).await?;
     let package = package_name(owner, name)?;
     let name = package.to_string();
@@ -294,12 +323,22 @@ async fn owners_change(state: &AppState, headers: &HeaderMap, owner: &str, name:
 }
 
 /// `PUT /api/v1/packages/{owner}/{name}/owners` with `{"logins": [...]}`.
-async fn add_owners(State(state): Shared, headers: HeaderMap, Path((owner, name)): Path<(String, String)>, Json(body): Json<Logins>) -> ApiResult<Json<Value>> {
+async fn add_owners(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    Json(body): Json<Logins>,
+) -> ApiResult<Json<Value>> {
     owners_change(&state, &headers, &owner, &name, &body, true).await
 }
 
 /// `DELETE /api/v1/packages/{owner}/{name}/owners` with `{"logins": [...]}`.
-async fn remove_owners(State(state): Shared, headers: HeaderMap, Path((owner, name)): Path<(String, String)>, Json(body): Json<Logins>) -> ApiResult<Json<Value>> {
+async fn remove_owners(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    Json(body): Json<Logins>,
+) -> ApiResult<Json<Value>> {
     owners_change(&state, &headers, &owner, &name, &body, false).await
 }
 
@@ -308,11 +347,15 @@ async fn blob(State(state): Shared, headers: HeaderMap, Path(hex): Path<String>)
     let hex = parse_digest(&format!("sha256:{hex}"))?;
     let etag = format!("\"sha256:{hex}\"");
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::bad_request("invalid_digest", e.to_string()))?;
+    let etag_value =
+        HeaderValue::from_str(&etag).map_err(|e| ApiError::bad_request("invalid_digest", e.to_string()))?;
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache)]).into_response());
+        return Ok(
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache)]).into_response()
+        );
     }
-    let blob = state.storage.get_blob(&hex).await?.ok_or_else(|| ApiError::not_found(format!("no blob sha256:{hex}")))?;
+    let blob =
+        state.storage.get_blob(&hex).await?.ok_or_else(|| ApiError::not_found(format!("no blob sha256:{hex}")))?;
     let mut response = Response::new(Body::from_stream(blob.body));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
@@ -352,9 +395,13 @@ async fn create_token(State(state): Shared, headers: HeaderMap, Json(body): Json
     if !token.admin() {
         return Err(ApiError::forbidden("not_admin", "only an admin token may create tokens"));
     }
-    let login_ok = !body.login.is_empty() && body.login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let login_ok =
+        !body.login.is_empty() && body.login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !login_ok {
-        return Err(ApiError::bad_request("invalid_login", format!("login `{}` must be letters, digits, `-` or `_`", body.login)));
+        return Err(ApiError::bad_request(
+            "invalid_login",
+            format!("login `{}` must be letters, digits, `-` or `_`", body.login),
+        ));
     }
     let scopes = body
         .scopes

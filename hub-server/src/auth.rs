@@ -27,7 +27,8 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [Scope::Read, Scope::PublishNew, Scope::PublishUpdate, Scope::Yank, Scope::ChangeOwners];
+    pub const ALL: [Scope; 5] =
+        [Scope::Read, Scope::PublishNew, Scope::PublishUpdate, Scope::Yank, Scope::ChangeOwners];
 
     /// The scope's name in tokens and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -50,9 +51,10 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Scope, String> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s).ok_or_else(|| {
-            format!("unknown scope `{s}`; scopes: {}", Scope::ALL.map(Scope::as_str).join(", "))
-        })
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| format!("unknown scope `{s}`; scopes: {}", Scope::ALL.map(Scope::as_str).join(", ")))
     }
 }
 
@@ -174,10 +176,8 @@ pub async fn authenticate(storage: &dyn Storage, headers: &HeaderMap) -> Result<
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
-    let token = storage
-        .token_by_hash(&hash_secret(secret))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
+    let token =
+        storage.token_by_hash(&hash_secret(secret)).await?.ok_or_else(|| ApiError::unauthorized("unknown token"))?;
     if token.expires_at.is_some_and(|t| t <= now()) {
         return Err(ApiError::forbidden("token_expired", format!("token {} has expired", token.id)));
     }

@@ -34,10 +34,8 @@ pub fn run(sandbox: &Sandbox, package: &Package, data_root: &Path, tasks_per_spl
     let module = sandbox.load_package(package, data_root).map_err(CheckError::Load)?;
     let options = SelfTestOptions { tasks_per_split, seed: 0 };
     let report = self_test(&module, &options, |_| {}).map_err(CheckError::Info)?;
-    let failures: Vec<Value> = report
-        .failures()
-        .map(|t| json!({ "split": t.split, "index": t.index, "failure": t.failure }))
-        .collect();
+    let failures: Vec<Value> =
+        report.failures().map(|t| json!({ "split": t.split, "index": t.index, "failure": t.failure })).collect();
     let value = json!({
         "passed": report.passed(),
         "tasks": report.tasks.len(),

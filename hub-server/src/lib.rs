@@ -120,7 +120,8 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub async fn open_storage(storage: &StorageConfig) -> Result<Arc<dyn Storage>, HubError> {
     match storage {
         StorageConfig::Embedded { dir } => {
-            std::fs::create_dir_all(dir).map_err(|source| HubError::Io { what: format!("creating {}", dir.display()), source })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| HubError::Io { what: format!("creating {}", dir.display()), source })?;
             let blobs = BlobBackend::Files(FileBlobs::new(&dir.join("blobs"))?);
             let url = format!("sqlite://{}?mode=rwc", dir.join("hub.db").display());
             Ok(Arc::new(SqlStorage::open(&url, blobs).await?))
@@ -138,7 +139,8 @@ impl Hub {
     pub async fn open(config: HubConfig) -> Result<Hub, HubError> {
         let storage = open_storage(&config.storage).await?;
         let work = &config.work_dir;
-        std::fs::create_dir_all(work).map_err(|source| HubError::Io { what: format!("creating {}", work.display()), source })?;
+        std::fs::create_dir_all(work)
+            .map_err(|source| HubError::Io { what: format!("creating {}", work.display()), source })?;
         let sandbox = Sandbox::new(SandboxConfig {
             cache_dir: Some(config.module_cache_dir.clone().unwrap_or_else(|| work.join("modules"))),
             max_concurrent_calls: 8,

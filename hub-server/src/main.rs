@@ -32,7 +32,9 @@ fn main() -> Result<()> {
             "--s3-prefix" => s3.prefix = value()?,
             "--s3-region" => s3.region = value()?,
             "-h" | "--help" => {
-                println!("envhub-hub [--data DIR] [--addr HOST:PORT] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]");
+                println!(
+                    "envhub-hub [--data DIR] [--addr HOST:PORT] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
+                );
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (try --help)"),

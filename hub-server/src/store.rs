@@ -379,7 +379,8 @@ impl Storage for SqlStorage {
     }
 
     async fn package(&self, name: &str) -> Result<Option<PackageRecord>, StoreError> {
-        let exists = sqlx::query("SELECT name FROM packages WHERE name = $1").bind(name).fetch_optional(&self.db).await?;
+        let exists =
+            sqlx::query("SELECT name FROM packages WHERE name = $1").bind(name).fetch_optional(&self.db).await?;
         if exists.is_none() {
             return Ok(None);
         }
@@ -438,7 +439,8 @@ impl Storage for SqlStorage {
     }
 
     async fn search(&self, query: &str, limit: i64) -> Result<Vec<PackageSummary>, StoreError> {
-        let pattern = format!("%{}%", query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern =
+            format!("%{}%", query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let rows = sqlx::query(
             "SELECT name, version, yanked, description FROM versions
              WHERE LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(description) LIKE $1 ESCAPE '\\'
@@ -454,7 +456,10 @@ impl Storage for SqlStorage {
             let yanked = row.try_get::<i64, _>("yanked")? != 0;
             let description: String = row.try_get("description")?;
             if hits.last().is_none_or(|(h, _)| h.name != name) {
-                hits.push((PackageSummary { name: name.clone(), description: description.clone(), latest: None }, None));
+                hits.push((
+                    PackageSummary { name: name.clone(), description: description.clone(), latest: None },
+                    None,
+                ));
             }
             let Some((hit, best)) = hits.last_mut() else { continue };
             let parsed = semver::Version::parse(&version).ok();

@@ -40,7 +40,11 @@ pub fn escape(s: &str) -> String {
 
 fn safe_url(url: CowStr<'_>) -> CowStr<'_> {
     let lower = url.trim().to_ascii_lowercase();
-    if ["javascript:", "vbscript:", "data:", "file:"].iter().any(|s| lower.starts_with(s)) { CowStr::from("#") } else { url }
+    if ["javascript:", "vbscript:", "data:", "file:"].iter().any(|s| lower.starts_with(s)) {
+        CowStr::from("#")
+    } else {
+        url
+    }
 }
 
 /// Renders README Markdown to HTML: raw HTML in the Markdown is shown as
@@ -109,10 +113,16 @@ struct PageQuery {
 async fn index_page(State(state): State<Arc<AppState>>, Query(query): Query<PageQuery>) -> Response {
     let hits = match state.storage.search(query.q.trim(), 200).await {
         Ok(hits) => hits,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, page("error", "", &escape(&e.to_string()))).into_response(),
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, page("error", "", &escape(&e.to_string()))).into_response();
+        }
     };
     let mut body = String::new();
-    let heading = if query.q.trim().is_empty() { "Environments".to_owned() } else { format!("Results for “{}”", query.q.trim()) };
+    let heading = if query.q.trim().is_empty() {
+        "Environments".to_owned()
+    } else {
+        format!("Results for “{}”", query.q.trim())
+    };
     let _ = write!(body, "<h2>{}</h2>", escape(&heading));
     if hits.is_empty() {
         body.push_str("<p>No environments found.</p>");
@@ -136,7 +146,10 @@ fn self_test_cell(v: &VersionRecord) -> String {
     let t = &v.self_test;
     let tasks = t["tasks"].as_u64().unwrap_or(0);
     if t["passed"].as_bool() == Some(true) {
-        format!("<span class=\"pass\">passed</span> ({tasks} tasks, {} validated)", t["validated"].as_u64().unwrap_or(0))
+        format!(
+            "<span class=\"pass\">passed</span> ({tasks} tasks, {} validated)",
+            t["validated"].as_u64().unwrap_or(0)
+        )
     } else {
         format!("<span class=\"fail\">failed</span> ({tasks} tasks)")
     }
@@ -151,7 +164,9 @@ async fn package_page(State(state): State<Arc<AppState>>, Path((owner, name)): P
             let body = format!("<h2>No environment {}</h2>", escape(&full));
             return (StatusCode::NOT_FOUND, page("not found", "", &body)).into_response();
         }
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, page("error", "", &escape(&e.to_string()))).into_response(),
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, page("error", "", &escape(&e.to_string()))).into_response();
+        }
     };
     let shown = record.latest().or(record.versions.last());
     let mut body = String::new();
@@ -166,9 +181,6 @@ async fn package_page(State(state): State<Arc<AppState>>, Path((owner, name)): P
             escape(&v.license),
             escape(&record.owners.join(", ")),
         );
-        if let Some(readme) = &v.readme {
-            let _ = write!(body, "<section class=\"card\" id=\"readme\">{}</section>", render_markdown(readme));
-        }
     }
     body.push_str(
         "<h3>Versions</h3><table><thead><tr><th>Version</th><th>Published</th><th>Size</th><th>Self-test</th><th>Digest</th></tr></thead><tbody>",
@@ -187,6 +199,9 @@ async fn package_page(State(state): State<Arc<AppState>>, Path((owner, name)): P
         );
     }
     body.push_str("</tbody></table>");
+    if let Some(readme) = shown.and_then(|v| v.readme.as_ref()) {
+        let _ = write!(body, "<section class=\"card\" id=\"readme\">{}</section>", render_markdown(readme));
+    }
     page(&record.name, "", &body).into_response()
 }
 

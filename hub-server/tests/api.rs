@@ -139,7 +139,11 @@ fn yanked_versions_are_skipped_by_latest_and_still_download() {
         assert_eq!(index["latest"], json!("0.1.0"));
         assert_eq!(index["versions"][1]["yanked"], json!(true));
         let digest = index["versions"][1]["digest"].as_str().expect("digest").to_owned();
-        assert_eq!(hub.get(&format!("/api/v1/blobs/sha256/{}", &digest[7..]), &[]).status, 200, "yanked still downloads");
+        assert_eq!(
+            hub.get(&format!("/api/v1/blobs/sha256/{}", &digest[7..]), &[]).status,
+            200,
+            "yanked still downloads"
+        );
         let hits = hub.get("/api/v1/search?q=algebra", &[]).json();
         assert_eq!(hits["packages"][0]["latest"], json!("0.1.0"));
         // Unyank.

@@ -51,7 +51,9 @@ fn the_environment_page_renders_in_chromium() {
         if std::env::var_os("CI").is_some() {
             panic!("chromium is not installed: scripts/ci-services.sh installs it in CI");
         }
-        eprintln!("\n!!!!!!!! SKIPPED: chromium is not installed (apt-get install chromium) — the web pages were NOT tested in a browser !!!!!!!!\n");
+        eprintln!(
+            "\n!!!!!!!! SKIPPED: chromium is not installed (apt-get install chromium) — the web pages were NOT tested in a browser !!!!!!!!\n"
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -64,7 +66,8 @@ fn the_environment_page_renders_in_chromium() {
     let url = format!("{}/packages/envhub/math", hub.url);
 
     let shot = std::env::var_os("ENVHUB_SCREENSHOT").map_or_else(|| dir.path().join("page.png"), PathBuf::from);
-    let out = run_chromium(&chromium, &dir.path().join("profile-1"), &[&format!("--screenshot={}", shot.display())], &url);
+    let out =
+        run_chromium(&chromium, &dir.path().join("profile-1"), &[&format!("--screenshot={}", shot.display())], &url);
     assert!(shot.is_file(), "no screenshot; chromium said: {}", String::from_utf8_lossy(&out.stderr));
     let png = std::fs::read(&shot).expect("read png");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");

@@ -70,7 +70,9 @@ fn unique() -> String {
 /// (`scripts/ci-services.sh` starts both and sets them).
 pub fn backends(dir: &Path) -> Vec<Backend> {
     let mut out = vec![Backend { label: "embedded", storage: StorageConfig::Embedded { dir: dir.join("store") } }];
-    if let (Ok(pg), Ok(endpoint)) = (std::env::var("ENVHUB_TEST_POSTGRES_URL"), std::env::var("ENVHUB_TEST_S3_ENDPOINT")) {
+    if let (Ok(pg), Ok(endpoint)) =
+        (std::env::var("ENVHUB_TEST_POSTGRES_URL"), std::env::var("ENVHUB_TEST_S3_ENDPOINT"))
+    {
         let database_url = fresh_database(&pg);
         let s3 = S3Config {
             endpoint,

@@ -72,7 +72,9 @@ impl Client {
             .map(str::to_owned)
             .or_else(|| std::env::var("ENVHUB_HUB").ok().filter(|s| !s.is_empty()))
             .or_else(|| creds.as_ref().map(|c| c.hub.clone()))
-            .ok_or_else(|| anyhow!("which hub? pass --hub URL, set ENVHUB_HUB, or run `envhub login --hub URL --token T`"))?;
+            .ok_or_else(|| {
+                anyhow!("which hub? pass --hub URL, set ENVHUB_HUB, or run `envhub login --hub URL --token T`")
+            })?;
         let base = base.trim_end_matches('/').to_owned();
         let token = std::env::var("ENVHUB_TOKEN")
             .ok()
@@ -88,10 +90,9 @@ impl Client {
     }
 
     fn auth(&self) -> Result<String> {
-        self.token
-            .as_ref()
-            .map(|t| format!("Bearer {t}"))
-            .ok_or_else(|| anyhow!("this needs a token: run `envhub login --hub {} --token T` or set ENVHUB_TOKEN", self.base))
+        self.token.as_ref().map(|t| format!("Bearer {t}")).ok_or_else(|| {
+            anyhow!("this needs a token: run `envhub login --hub {} --token T` or set ENVHUB_TOKEN", self.base)
+        })
     }
 
     fn finish(&self, what: &str, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value> {
@@ -121,8 +122,18 @@ impl Client {
         let auth = self.auth()?;
         let payload = body.map(Value::to_string).unwrap_or_default();
         let response = match method {
-            "POST" => self.agent.post(url).header("Authorization", auth).header("Content-Type", "application/json").send(payload.as_bytes()),
-            "PUT" => self.agent.put(url).header("Authorization", auth).header("Content-Type", "application/json").send(payload.as_bytes()),
+            "POST" => self
+                .agent
+                .post(url)
+                .header("Authorization", auth)
+                .header("Content-Type", "application/json")
+                .send(payload.as_bytes()),
+            "PUT" => self
+                .agent
+                .put(url)
+                .header("Authorization", auth)
+                .header("Content-Type", "application/json")
+                .send(payload.as_bytes()),
             "DELETE" => self.agent.delete(url).header("Authorization", auth).call(),
             other => bail!("unsupported method {other}"),
         };

@@ -163,10 +163,8 @@ fn serve(args: ServeArgs) -> Result<()> {
 }
 
 fn login(args: LoginArgs) -> Result<()> {
-    let hub = args
-        .hub
-        .or_else(|| std::env::var("ENVHUB_HUB").ok())
-        .context("which hub? pass --hub URL or set ENVHUB_HUB")?;
+    let hub =
+        args.hub.or_else(|| std::env::var("ENVHUB_HUB").ok()).context("which hub? pass --hub URL or set ENVHUB_HUB")?;
     let hub = hub.trim_end_matches('/').to_owned();
     let client = Client::with(hub.clone(), Some(args.token.clone()));
     let me = client.get("checking the token", "/api/v1/me")?;
@@ -215,7 +213,13 @@ fn publish(args: PublishArgs) -> Result<()> {
     let package = Package::from_bytes(&bytes).with_context(|| format!("{} is not a valid package", path.display()))?;
     let p = &package.manifest.package;
     let client = Client::new(args.hub.as_deref())?;
-    eprintln!("publishing {} {} ({} bytes) to {}; the hub self-tests it first", p.name, p.version, bytes.len(), client.base);
+    eprintln!(
+        "publishing {} {} ({} bytes) to {}; the hub self-tests it first",
+        p.name,
+        p.version,
+        bytes.len(),
+        client.base
+    );
     let answer = client.publish(&bytes, &package.digest_string())?;
     println!(
         "published {} {} {} (self-test: {} tasks passed)",
@@ -229,7 +233,8 @@ fn publish(args: PublishArgs) -> Result<()> {
 
 fn pull(args: PullArgs) -> Result<()> {
     let spec = Spec::parse(&args.spec)?;
-    let options = Options { hub: args.hub, locked: args.locked, lockfile: args.lockfile, update_lockfile: !args.locked };
+    let options =
+        Options { hub: args.hub, locked: args.locked, lockfile: args.lockfile, update_lockfile: !args.locked };
     let fetched = fetch(&spec, &options)?;
     let e = &fetched.entry;
     let how = if fetched.from_lockfile { " (locked)" } else { "" };
@@ -242,7 +247,13 @@ fn search(args: SearchArgs) -> Result<()> {
     let q: String = args
         .query
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect();
     let answer = client.get("searching", &format!("/api/v1/search?q={q}"))?;
     let hits = answer["packages"].as_array().cloned().unwrap_or_default();
