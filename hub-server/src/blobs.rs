@@ -71,7 +71,7 @@ impl FileBlobs {
             Err(e) => return Err(blob_io(&path, e)),
         };
         let size = file.metadata().await.map_err(|e| blob_io(&path, e))?.len();
-        let body = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).boxed();
+        let body = tokio_util::io::ReaderStream::with_capacity(file, (size as usize).clamp(8 * 1024, 1 << 20)).boxed();
         Ok(Some(Blob { size, body }))
     }
 }

@@ -12,6 +12,8 @@
 //! Storage is embedded (SQLite and files) or scale-out (PostgreSQL and S3),
 //! behind [`store::Storage`].
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod blobs;
