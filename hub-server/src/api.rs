@@ -36,6 +36,36 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/me", get(me))
 }
 
+/// On a hub without public reads: every `GET` but `/api/v1/me` needs a token
+/// with the `read` scope; a package's index and page also need a name
+/// pattern covering the package.
+pub async fn require_read(
+    State(state): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.config.public_read || request.method() != axum::http::Method::GET || request.uri().path() == "/api/v1/me" {
+        return next.run(request).await;
+    }
+    let token = match authenticate(&*state.storage, request.headers()).await {
+        Ok(token) => token,
+        Err(e) => return e.into_response(),
+    };
+    let path = request.uri().path();
+    let package = path.strip_prefix("/api/v1/packages/").or_else(|| path.strip_prefix("/packages/")).and_then(|rest| {
+        let mut parts = rest.split('/');
+        Some(format!("{}/{}", parts.next()?, parts.next()?))
+    });
+    let allowed = match package {
+        Some(name) => token.require(Scope::Read, &name),
+        None => token.require_scope(Scope::Read),
+    };
+    match allowed {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The header carrying the digest the publisher expects.
 pub const DIGEST_HEADER: &str = "x-envhub-digest";
 

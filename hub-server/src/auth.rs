@@ -141,12 +141,7 @@ impl Authed {
     /// Requires `scope` on package `name`: 403 naming the missing scope or
     /// the uncovered name.
     pub fn require(&self, scope: Scope, name: &str) -> Result<(), ApiError> {
-        if !self.0.scopes.iter().any(|s| s == scope.as_str()) {
-            return Err(ApiError::forbidden(
-                "missing_scope",
-                format!("this token lacks the `{scope}` scope (it has: {})", self.0.scopes.join(", ")),
-            ));
-        }
+        self.require_scope(scope)?;
         if !self.0.patterns.iter().any(|p| pattern_matches(p, name)) {
             return Err(ApiError::forbidden(
                 "name_not_covered",
@@ -154,6 +149,17 @@ impl Authed {
             ));
         }
         Ok(())
+    }
+
+    /// Requires `scope`, whatever the package: 403 naming the missing scope.
+    pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.scopes.iter().any(|s| s == scope.as_str()) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            "missing_scope",
+            format!("this token lacks the `{scope}` scope (it has: {})", self.0.scopes.join(", ")),
+        ))
     }
 
     /// Requires the token's login to own a package (admins own everything).

@@ -84,6 +84,10 @@ pub struct HubConfig {
     pub self_test_tasks: u64,
     /// Compiled-module cache of the sandbox (default `work_dir/modules`).
     pub module_cache_dir: Option<PathBuf>,
+    /// Whether reading (index, blobs, search, pages) needs no token. When
+    /// false, every read needs a token with the `read` scope, and reads of a
+    /// package's index also need a name pattern covering it.
+    pub public_read: bool,
 }
 
 impl HubConfig {
@@ -95,6 +99,7 @@ impl HubConfig {
             max_package_bytes: 64 << 20,
             self_test_tasks: 3,
             module_cache_dir: None,
+            public_read: true,
         }
     }
 }
@@ -171,7 +176,10 @@ impl Hub {
 
     /// The routes: API and web pages.
     pub fn router(&self) -> Router {
-        api::routes().merge(web::routes()).with_state(self.state.clone())
+        api::routes()
+            .merge(web::routes())
+            .layer(axum::middleware::from_fn_with_state(self.state.clone(), api::require_read))
+            .with_state(self.state.clone())
     }
 
     /// Serves on `listener` until the process ends.

@@ -12,6 +12,7 @@ fn main() -> Result<()> {
     let mut data = PathBuf::from("envhub-hub-data");
     let mut addr: SocketAddr = "127.0.0.1:7878".parse().context("default address")?;
     let mut database_url = None;
+    let mut private = false;
     let mut s3 = S3Config {
         endpoint: String::new(),
         bucket: "envhub".into(),
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
             "--s3-bucket" => s3.bucket = value()?,
             "--s3-prefix" => s3.prefix = value()?,
             "--s3-region" => s3.region = value()?,
+            "--private" => private = true,
             "-h" | "--help" => {
                 println!(
                     "envhub-hub [--data DIR] [--addr HOST:PORT] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
@@ -41,6 +43,7 @@ fn main() -> Result<()> {
         }
     }
     let mut config = HubConfig::embedded(&data);
+    config.public_read = !private;
     if let Some(database_url) = database_url {
         if s3.endpoint.is_empty() {
             bail!("--database-url needs --s3-endpoint too (scale-out storage is PostgreSQL plus S3)");

@@ -333,3 +333,33 @@ fn web_pages_show_the_card_versions_and_pull_line() {
         assert!(hub.get("/?q=%3Cb%3E", &[]).text().contains("&lt;b&gt;"), "the query is escaped");
     });
 }
+
+#[test]
+fn a_private_hub_needs_the_read_scope() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = backends(dir.path()).remove(0);
+    let mut cfg = config(&backend, dir.path());
+    cfg.public_read = false;
+    let hub = start(cfg);
+    let archive = math_package();
+    assert_eq!(hub.publish(Some(&hub.admin), &archive).status, 201);
+    let blob = format!("/api/v1/blobs/sha256/{}", sha256_hex(&archive));
+    let bearer = |t: &str| format!("Bearer {t}");
+
+    assert_eq!(hub.get("/api/v1/packages/envhub/math", &[]).status, 401);
+    assert_eq!(hub.get(&blob, &[]).status, 401);
+    assert_eq!(hub.get("/api/v1/search?q=", &[]).status, 401);
+    assert_eq!(hub.get("/packages/envhub/math", &[]).status, 401);
+
+    let reader = hub.token("carol", &["read"], &["envhub/*"], None);
+    assert_eq!(hub.get("/api/v1/packages/envhub/math", &[("Authorization", &bearer(&reader))]).status, 200);
+    assert_eq!(hub.get(&blob, &[("Authorization", &bearer(&reader))]).body, archive);
+
+    let elsewhere = hub.token("carol", &["read"], &["bob/*"], None);
+    let r = hub.get("/api/v1/packages/envhub/math", &[("Authorization", &bearer(&elsewhere))]);
+    assert_eq!((r.status, r.code().as_str()), (403, "name_not_covered"));
+
+    let writer = hub.token("carol", &["publish-new"], &["envhub/*"], None);
+    let r = hub.get(&blob, &[("Authorization", &bearer(&writer))]);
+    assert_eq!((r.status, r.code().as_str()), (403, "missing_scope"));
+}

@@ -155,7 +155,11 @@ impl Client {
     pub fn download(&self, digest: &str) -> Result<Vec<u8>> {
         let hex = digest.strip_prefix("sha256:").ok_or_else(|| anyhow!("`{digest}` is not a sha256 digest"))?;
         let url = format!("{}/api/v1/blobs/sha256/{hex}", self.base);
-        let mut response = self.agent.get(&url).call().with_context(|| format!("downloading {url}"))?;
+        let mut req = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut response = req.call().with_context(|| format!("downloading {url}"))?;
         if !response.status().is_success() {
             bail!("downloading {url}: the hub answered {}", response.status());
         }

@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// Largest package accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     max_package_bytes: u64,
+    /// Require a token with the `read` scope for every read.
+    #[arg(long)]
+    private: bool,
 }
 
 /// `envhub login`.
@@ -159,6 +162,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let data = args.data.unwrap_or_else(|| crate::home::root().join("hub"));
     let mut config = envhub_hub::HubConfig::embedded(&data);
     config.max_package_bytes = args.max_package_bytes;
+    config.public_read = !args.private;
     envhub_hub::serve_blocking(config, args.addr).context("the hub stopped")
 }
 
