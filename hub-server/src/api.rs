@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/blobs/sha256/{hex}", get(blob))
         .route("/api/v1/search", get(search))
         .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/me", get(me))
 }
 
@@ -451,6 +452,17 @@ async fn create_token(State(state): Shared, headers: HeaderMap, Json(body): Json
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
     state.storage.insert_token(&record).await?;
     Ok((StatusCode::CREATED, Json(json!({ "token": secret, "record": record }))).into_response())
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes a token (admins: any; others: their own login's).
+async fn revoke_token(State(state): Shared, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let token = authenticate(&*state.storage, &headers).await?;
+    let target = state.storage.token_by_id(&id).await?.ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
+    if !token.admin() && target.login != token.login() {
+        return Err(ApiError::forbidden("not_admin", format!("token {id} belongs to another login")));
+    }
+    state.storage.revoke_token(&id).await?;
+    Ok(Json(json!({ "revoked": id })))
 }
 
 /// `GET /api/v1/me`: the token's own record.

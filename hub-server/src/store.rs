@@ -156,6 +156,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// The token whose secret hashes to `hash`.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// The token with public id `id`.
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Deletes a token (revocation); `false` if there was none.
+    async fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
     /// How many tokens exist (zero on a fresh hub).
     async fn count_tokens(&self) -> Result<i64, StoreError>;
     /// Publishes a version in one transaction: creates the package (owned by
@@ -311,6 +315,16 @@ impl Storage for SqlStorage {
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.db).await?;
         Ok(row.as_ref().map(token_from_row).transpose()?)
+    }
+
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE id = $1").bind(id).fetch_optional(&self.db).await?;
+        Ok(row.as_ref().map(token_from_row).transpose()?)
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = $1").bind(id).execute(&self.db).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_tokens(&self) -> Result<i64, StoreError> {

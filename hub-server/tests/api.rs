@@ -123,6 +123,12 @@ fn tokens_need_the_scope_the_name_and_time() {
         let me = hub.get("/api/v1/me", &[("Authorization", &format!("Bearer {alice}"))]).json();
         assert_eq!(me["token"]["login"], json!("alice"));
         assert!(me["token"].get("hash").is_none());
+        // Revoked tokens are unknown; others' tokens are not yours to revoke.
+        let id = me["token"]["id"].as_str().expect("id").to_owned();
+        let r = hub.send("DELETE", &format!("/api/v1/tokens/{id}"), Some(&mallory), None);
+        assert_eq!((r.status, r.code().as_str()), (403, "not_admin"));
+        assert_eq!(hub.send("DELETE", &format!("/api/v1/tokens/{id}"), Some(&alice), None).status, 200);
+        assert_eq!(hub.publish(Some(&alice), &variant("alice/demo", "1.0.2", None, None)).status, 401, "{label}");
     });
 }
 

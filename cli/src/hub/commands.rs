@@ -65,6 +65,18 @@ pub struct LoginArgs {
 pub enum TokenCommand {
     /// Create a token (the secret is printed once).
     Create(TokenCreateArgs),
+    /// Revoke a token by its id.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `envhub token revoke`.
+#[derive(Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (shown by `token create`).
+    id: String,
+    /// Hub URL.
+    #[arg(long)]
+    hub: Option<String>,
 }
 
 /// `envhub token create`.
@@ -144,6 +156,12 @@ fn run(command: HubCommand) -> Result<()> {
         HubCommand::Serve(args) => serve(args),
         HubCommand::Login(args) => login(args),
         HubCommand::Token(TokenCommand::Create(args)) => token_create(args),
+        HubCommand::Token(TokenCommand::Revoke(args)) => {
+            let client = Client::new(args.hub.as_deref())?;
+            client.send("revoking a token", "DELETE", &format!("/api/v1/tokens/{}", args.id), None)?;
+            println!("revoked token {}", args.id);
+            Ok(())
+        }
         HubCommand::Publish(args) => publish(args),
         HubCommand::Pull(args) => pull(args),
         HubCommand::Search(args) => search(args),
