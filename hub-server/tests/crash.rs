@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use envhub_hub::StorageConfig;
 
 struct Server {
     child: Child,
@@ -24,9 +25,26 @@ impl Drop for Server {
     }
 }
 
-fn spawn(data: &Path) -> Server {
+fn spawn(data: &Path, storage: &StorageConfig) -> Server {
+    let mut args = vec!["--data".to_owned(), data.display().to_string(), "--addr".into(), "127.0.0.1:0".into()];
+    if let StorageConfig::ScaleOut { database_url, s3 } = storage {
+        for (flag, value) in [
+            ("--database-url", database_url),
+            ("--s3-endpoint", &s3.endpoint),
+            ("--s3-bucket", &s3.bucket),
+            ("--s3-prefix", &s3.prefix),
+        ] {
+            args.extend([flag.to_owned(), value.clone()]);
+        }
+    }
+    let access = match storage {
+        StorageConfig::ScaleOut { s3, .. } => (s3.access_key.clone(), s3.secret_key.clone()),
+        StorageConfig::Embedded { .. } => (String::new(), String::new()),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_envhub-hub"))
-        .args(["--data", &data.display().to_string(), "--addr", "127.0.0.1:0"])
+        .args(&args)
+        .env("AWS_ACCESS_KEY_ID", access.0)
+        .env("AWS_SECRET_ACCESS_KEY", access.1)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -66,12 +84,18 @@ fn partial_upload(url: &str, token: &str, archive: &[u8], sent: usize) -> TcpStr
 #[test]
 fn a_killed_server_leaves_no_visible_version() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("hub");
+    for (i, backend) in backends(dir.path()).into_iter().enumerate() {
+        eprintln!("backend: {}", backend.label);
+        killed_mid_publish(&dir.path().join(format!("hub-{i}")), &backend.storage);
+    }
+}
+
+fn killed_mid_publish(data: &Path, storage: &StorageConfig) {
     let archive = math_package();
     let hex = sha256_hex(&archive);
 
     // Killed mid-upload.
-    let mut server = spawn(&data);
+    let mut server = spawn(data, storage);
     let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token").trim().to_owned();
     let _conn = partial_upload(&server.url, &admin, &archive, archive.len() / 2);
     std::thread::sleep(Duration::from_millis(200));
@@ -79,7 +103,7 @@ fn a_killed_server_leaves_no_visible_version() {
     server.child.wait().expect("wait");
     drop(server);
 
-    let server = spawn(&data);
+    let server = spawn(data, storage);
     let hub = hub_at(&server.url, &admin);
     assert_eq!(hub.get("/api/v1/packages/envhub/math", &[]).status, 404, "a half upload published nothing");
 
@@ -91,7 +115,7 @@ fn a_killed_server_leaves_no_visible_version() {
     server.child.wait().expect("wait");
     drop(server);
 
-    let server = spawn(&data);
+    let server = spawn(data, storage);
     let hub = hub_at(&server.url, &admin);
     let index = hub.get("/api/v1/packages/envhub/math", &[]);
     if index.status == 200 {
