@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -65,6 +66,16 @@ pub async fn require_read(
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// A JSON body, or a 400 in the API's error format naming what was wrong.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<Json<T>> {
+    body.map_err(|e| ApiError::new(e.status(), "invalid_json", e.body_text()))
+}
+
+/// Any other path: a JSON 404.
+pub async fn fallback(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no such endpoint or page: {}", uri.path()))
 }
 
 /// The header carrying the digest the publisher expects.
@@ -358,9 +369,9 @@ async fn add_owners(
     State(state): Shared,
     headers: HeaderMap,
     Path((owner, name)): Path<(String, String)>,
-    Json(body): Json<Logins>,
+    body: Result<Json<Logins>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    owners_change(&state, &headers, &owner, &name, &body, true).await
+    owners_change(&state, &headers, &owner, &name, &json_body(body)?.0, true).await
 }
 
 /// `DELETE /api/v1/packages/{owner}/{name}/owners` with `{"logins": [...]}`.
@@ -368,9 +379,9 @@ async fn remove_owners(
     State(state): Shared,
     headers: HeaderMap,
     Path((owner, name)): Path<(String, String)>,
-    Json(body): Json<Logins>,
+    body: Result<Json<Logins>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    owners_change(&state, &headers, &owner, &name, &body, false).await
+    owners_change(&state, &headers, &owner, &name, &json_body(body)?.0, false).await
 }
 
 /// `GET /api/v1/blobs/sha256/{hex}`: immutable, cacheable forever.
@@ -405,7 +416,8 @@ struct SearchQuery {
 }
 
 /// `GET /api/v1/search?q=`.
-async fn search(State(state): Shared, Query(query): Query<SearchQuery>) -> ApiResult<Json<Value>> {
+async fn search(State(state): Shared, query: Result<Query<SearchQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let hits = state.storage.search(query.q.trim(), query.limit.unwrap_or(50).clamp(1, 500)).await?;
     Ok(Json(json!({ "packages": hits })))
 }
@@ -421,7 +433,12 @@ struct NewToken {
 }
 
 /// `POST /api/v1/tokens` (admin tokens only): the secret is in the answer, once.
-async fn create_token(State(state): Shared, headers: HeaderMap, Json(body): Json<NewToken>) -> ApiResult<Response> {
+async fn create_token(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = json_body(body)?;
     let token = authenticate(&*state.storage, &headers).await?;
     if !token.admin() {
         return Err(ApiError::forbidden("not_admin", "only an admin token may create tokens"));

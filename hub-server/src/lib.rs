@@ -178,6 +178,7 @@ impl Hub {
     pub fn router(&self) -> Router {
         api::routes()
             .merge(web::routes())
+            .fallback(api::fallback)
             .layer(axum::middleware::from_fn_with_state(self.state.clone(), api::require_read))
             .with_state(self.state.clone())
     }

@@ -182,6 +182,14 @@ fn owners_can_be_added_and_removed_but_not_all() {
         assert_eq!((r.status, r.code().as_str()), (400, "last_owner"));
         let r = hub.send("PUT", path, Some(&bob), Some(json!({"logins": ["eve"]})));
         assert_eq!((r.status, r.code().as_str()), (403, "missing_scope"));
+        // Malformed bodies and unknown endpoints answer in the error format too.
+        let r = hub.send("PUT", path, Some(t), Some(json!({"users": ["eve"]})));
+        assert_eq!((r.status, r.code().as_str()), (422, "invalid_json"), "{}", r.text());
+        assert!(r.message().contains("logins"), "{}", r.message());
+        let r = hub.get("/api/v1/nothing", &[]);
+        assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
+        let r = hub.get("/api/v1/search?limit=many", &[]);
+        assert_eq!((r.status, r.code().as_str()), (400, "invalid_query"));
     });
 }
 
