@@ -2,6 +2,7 @@
 
 mod build;
 mod home;
+mod hub;
 mod info;
 mod new;
 mod play;
@@ -36,6 +37,9 @@ enum Command {
     Score(score::Args),
     /// Play an environment yourself in the terminal.
     Play(play::Args),
+    // The hub: serve, login, token, publish, pull, search, yank.
+    #[command(flatten)]
+    Hub(hub::HubCommand),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Score(args) => score::run(args),
         Command::Play(args) => play::run(args),
+        Command::Hub(command) => command.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

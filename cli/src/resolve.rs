@@ -1,6 +1,7 @@
 //! Turns an environment argument into a loaded module: a package file, a bare
 //! `.wasm`, an environment crate directory (its built package), or the name
-//! of a first-party environment under `./environments/`.
+//! of a first-party environment under `./environments/`, or `owner/name@REQ`
+//! (resolved through `envhub.lock`, the cache and the hub).
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +94,11 @@ pub fn load(sandbox: &Sandbox, arg: &Path) -> Result<Loaded> {
             bail!("{} is not built yet: run `envhub build {}` first", dir.display(), dir.display());
         }
         return load_package_file(sandbox, &path);
+    }
+    // owner/name@REQ: from the lockfile, the cache or the hub (verified).
+    if let Some(spec) = crate::hub::spec::Spec::from_arg(&label) {
+        let fetched = crate::hub::pull::fetch(&spec, &crate::hub::pull::Options::from_env())?;
+        return load_package_file(sandbox, &fetched.path);
     }
     bail!(
         "no environment `{label}`: it is not a package file, not a .wasm module, not a directory with envhub.toml, and there is no environments/{label}/envhub.toml here"

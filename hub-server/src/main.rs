@@ -1,0 +1,54 @@
+//! `envhub-hub --data DIR --addr HOST:PORT`: the hub server on its own (the
+//! `envhub serve` command runs the same). With `--database-url` and the
+//! `--s3-*` options it runs on PostgreSQL and S3 instead of SQLite and files.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use envhub_hub::{HubConfig, S3Config, StorageConfig, serve_blocking};
+
+fn main() -> Result<()> {
+    let mut data = PathBuf::from("envhub-hub-data");
+    let mut addr: SocketAddr = "127.0.0.1:7878".parse().context("default address")?;
+    let mut database_url = None;
+    let mut private = false;
+    let mut s3 = S3Config {
+        endpoint: String::new(),
+        bucket: "envhub".into(),
+        prefix: String::new(),
+        access_key: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+        secret_key: std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+        region: "us-east-1".into(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--data" => data = PathBuf::from(value()?),
+            "--addr" => addr = value()?.parse().context("--addr must be HOST:PORT")?,
+            "--database-url" => database_url = Some(value()?),
+            "--s3-endpoint" => s3.endpoint = value()?,
+            "--s3-bucket" => s3.bucket = value()?,
+            "--s3-prefix" => s3.prefix = value()?,
+            "--s3-region" => s3.region = value()?,
+            "--private" => private = true,
+            "-h" | "--help" => {
+                println!(
+                    "envhub-hub [--data DIR] [--addr HOST:PORT] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
+                );
+                return Ok(());
+            }
+            other => bail!("unknown argument `{other}` (try --help)"),
+        }
+    }
+    let mut config = HubConfig::embedded(&data);
+    config.public_read = !private;
+    if let Some(database_url) = database_url {
+        if s3.endpoint.is_empty() {
+            bail!("--database-url needs --s3-endpoint too (scale-out storage is PostgreSQL plus S3)");
+        }
+        config.storage = StorageConfig::ScaleOut { database_url, s3 };
+    }
+    serve_blocking(config, addr).context("the hub stopped")
+}

@@ -1,0 +1,250 @@
+//! Shared by the hub's tests: the math package fixture, package variants,
+//! an in-process hub on a loopback port per storage backend, an HTTP client.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use envhub_hub::{Hub, HubConfig, S3Config, StorageConfig};
+use envhub_sandbox::package::{Package, pack};
+use serde_json::Value;
+
+/// The first-party math package built by `scripts/build-guests.sh`.
+pub fn math_package_path() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join("envhub/envhub-math-0.1.0.envpkg"));
+    }
+    candidates.push(workspace.join("target/envhub/envhub-math-0.1.0.envpkg"));
+    for c in &candidates {
+        if c.is_file() {
+            return c.clone();
+        }
+    }
+    panic!("the math package is missing (looked at {candidates:?}): run scripts/build-guests.sh first");
+}
+
+/// The math package's bytes.
+pub fn math_package() -> Vec<u8> {
+    std::fs::read(math_package_path()).expect("read the math package")
+}
+
+/// The math package renamed and re-versioned (and optionally with another
+/// README or module).
+pub fn variant(name: &str, version: &str, readme: Option<&str>, module: Option<&[u8]>) -> Vec<u8> {
+    let package = Package::from_bytes(&math_package()).expect("math package");
+    let mut manifest = package.manifest.clone();
+    manifest.package.name = name.parse().expect("name");
+    manifest.package.version = version.parse().expect("version");
+    let data = tempfile::tempdir().expect("data dir");
+    for (path, bytes) in &package.data {
+        let p = data.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, bytes).expect("write data");
+    }
+    pack(
+        &manifest.to_toml(),
+        module.unwrap_or(&package.module),
+        readme.or(package.readme.as_deref()),
+        Some(data.path()),
+    )
+    .expect("pack")
+}
+
+/// A storage backend under test.
+pub struct Backend {
+    /// `embedded` or `scale-out`.
+    pub label: &'static str,
+    /// Its configuration (fresh, empty).
+    pub storage: StorageConfig,
+}
+
+fn unique() -> String {
+    envhub_hub::auth::random_hex(6)
+}
+
+/// The backends to test: SQLite + files always; PostgreSQL + S3 when
+/// `ENVHUB_TEST_POSTGRES_URL` and `ENVHUB_TEST_S3_ENDPOINT` are set
+/// (`scripts/ci-services.sh` starts both and sets them).
+pub fn backends(dir: &Path) -> Vec<Backend> {
+    let mut out = vec![Backend { label: "embedded", storage: StorageConfig::Embedded { dir: dir.join("store") } }];
+    if let (Ok(pg), Ok(endpoint)) =
+        (std::env::var("ENVHUB_TEST_POSTGRES_URL"), std::env::var("ENVHUB_TEST_S3_ENDPOINT"))
+    {
+        let database_url = fresh_database(&pg);
+        let s3 = S3Config {
+            endpoint,
+            bucket: std::env::var("ENVHUB_TEST_S3_BUCKET").unwrap_or_else(|_| "envhub-test".into()),
+            prefix: format!("t-{}", unique()),
+            access_key: std::env::var("ENVHUB_TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "envhub".into()),
+            secret_key: std::env::var("ENVHUB_TEST_S3_SECRET_KEY").unwrap_or_else(|_| "envhub-secret".into()),
+            region: "us-east-1".into(),
+        };
+        out.push(Backend { label: "scale-out", storage: StorageConfig::ScaleOut { database_url, s3 } });
+    } else {
+        eprintln!("NOTE: PostgreSQL+S3 backend not tested: ENVHUB_TEST_POSTGRES_URL / ENVHUB_TEST_S3_ENDPOINT unset");
+    }
+    out
+}
+
+/// Creates an empty database next to the one `admin_url` names; its URL.
+fn fresh_database(admin_url: &str) -> String {
+    let name = format!("envhub_t_{}", unique());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(admin_url).await.expect("connect to ENVHUB_TEST_POSTGRES_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    });
+    match admin_url.rsplit_once('/') {
+        Some((base, rest)) => match rest.split_once('?') {
+            Some((_, query)) => format!("{base}/{name}?{query}"),
+            None => format!("{base}/{name}"),
+        },
+        None => panic!("ENVHUB_TEST_POSTGRES_URL has no database part: {admin_url}"),
+    }
+}
+
+/// A hub serving on loopback from a background thread.
+pub struct TestHub {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin token created on first start.
+    pub admin: String,
+    /// Its configuration.
+    pub config: HubConfig,
+}
+
+/// A hub configuration for `backend`, with work files under `dir`.
+pub fn config(backend: &Backend, dir: &Path) -> HubConfig {
+    let mut config = HubConfig::embedded(&dir.join("work"));
+    config.storage = backend.storage.clone();
+    config.module_cache_dir = Some(std::env::temp_dir().join("envhub-hub-test-modules"));
+    config
+}
+
+/// Starts a hub.
+pub fn start(config: HubConfig) -> TestHub {
+    let (tx, rx) = mpsc::channel();
+    let cfg = config.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let hub = Hub::open(cfg).await.expect("open the hub");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tx.send((addr, hub.new_admin_token().map(str::to_owned))).expect("send");
+            hub.serve(listener).await.expect("serve");
+        });
+    });
+    let (addr, admin) = rx.recv().expect("the hub started");
+    TestHub { url: format!("http://{addr}"), admin: admin.expect("a fresh hub has an admin token"), config }
+}
+
+/// A response: status and body.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    /// The error code of an error reply.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+    pub fn message(&self) -> String {
+        self.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut r = r.expect("HTTP request");
+    let status = r.status().as_u16();
+    let headers =
+        r.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+    let body = r.body_mut().with_config().limit(1 << 30).read_to_vec().expect("body");
+    Reply { status, body, headers }
+}
+
+impl TestHub {
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = agent().get(format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        reply(req.call())
+    }
+
+    pub fn publish(&self, token: Option<&str>, archive: &[u8]) -> Reply {
+        self.publish_with(token, archive, &[])
+    }
+
+    pub fn publish_with(&self, token: Option<&str>, archive: &[u8], headers: &[(&str, &str)]) -> Reply {
+        let mut req = agent().post(format!("{}/api/v1/packages", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        reply(req.send(archive))
+    }
+
+    /// PUT/DELETE/POST with an optional JSON body.
+    pub fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let url = format!("{}{path}", self.url);
+        let a = agent();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        macro_rules! go {
+            ($req:expr) => {{
+                let mut req = $req.header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a.as_str());
+                }
+                match &body {
+                    Some(b) => reply(req.send(b.to_string().as_bytes())),
+                    None => reply(req.send_empty()),
+                }
+            }};
+        }
+        match method {
+            "PUT" => go!(a.put(url)),
+            "POST" => go!(a.post(url)),
+            "DELETE" => go!(a.delete(url).force_send_body()),
+            other => panic!("method {other}"),
+        }
+    }
+
+    /// Creates a token as admin; returns its secret.
+    pub fn token(&self, login: &str, scopes: &[&str], patterns: &[&str], expires_in_secs: Option<i64>) -> String {
+        let body = serde_json::json!({
+            "login": login, "scopes": scopes, "patterns": patterns, "expires_in_secs": expires_in_secs,
+        });
+        let r = self.send("POST", "/api/v1/tokens", Some(&self.admin), Some(body));
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["token"].as_str().expect("token").to_owned()
+    }
+}
+
+/// Hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
