@@ -250,18 +250,29 @@ fn run_failure(r: &CodeResult) -> String {
     }
 }
 
-/// Python that runs `check`'s body statement by statement and prints the
-/// verdict as JSON after [`MARKER`]. Appended after the program.
+/// Python that runs `check(entry_point)` (OpenAI's harness verdict) and,
+/// only when it fails, `check`'s body statement by statement to count the
+/// asserts that pass (a passing check is reported as 1 of 1, which saves
+/// importing `ast`); prints the verdict as JSON after [`MARKER`]. Appended
+/// after the program.
 fn harness(test: &str, entry_point: &str) -> String {
     let test_literal = serde_json::to_string(test).unwrap_or_else(|_| "''".to_owned());
     format!(
         r#"
 
 def __envhub_check():
-    import ast as _ast, json as _json
     src = {test_literal}
     ns = dict(globals())
     exec(compile(src, "test.py", "exec"), ns)
+    try:
+        ns["check"]({entry_point})
+        print("\n{MARKER}" + '{{"passed": 1, "total": 1, "failure": null}}')
+        return
+    except BaseException:
+        pass
+    # Some assert failed: run check's body statement by statement to count
+    # the tests that pass and show the first failure.
+    import ast as _ast, json as _json
     tree = _ast.parse(src)
     fns = [n for n in tree.body if isinstance(n, _ast.FunctionDef) and n.name == "check"]
     if not fns:
