@@ -418,8 +418,11 @@ pub fn check(task: &Task, completion: &str) -> Result<Verdict, EnvError> {
     }
 }
 
+/// A built-in stdin/stdout task: question, (input, output) cases, reference program.
+type StdioTask = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
+
 /// Built-in stdin/stdout tasks (split `stdio`), with reference programs.
-fn stdio_tasks() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, &'static str)> {
+fn stdio_tasks() -> Vec<StdioTask> {
     vec![
         (
             "Read two integers a and b on one line and print their sum.",
