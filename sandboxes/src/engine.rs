@@ -11,10 +11,12 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig};
 
+use crate::code::{CodeConfig, CodeHost};
 use crate::limits::HostMaxima;
 use crate::module::{EnvModule, HostState, LoadOptions};
 use crate::package::{Package, unpack_data};
 use crate::{SandboxError, capability};
+use envhub_sdk::host::{CodeResult, RunCode};
 
 /// How a [`Sandbox`] is set up.
 #[derive(Clone, Debug)]
@@ -31,6 +33,8 @@ pub struct SandboxConfig {
     /// Use the pooling allocator (fast instantiation). If the OS refuses the
     /// address-space reservation, the sandbox falls back to on-demand allocation.
     pub pooling: bool,
+    /// The Python runtime and the limits of code runs (capability `code:python`).
+    pub code: CodeConfig,
 }
 
 impl Default for SandboxConfig {
@@ -41,6 +45,7 @@ impl Default for SandboxConfig {
             cache_dir: None,
             epoch_tick: Duration::from_millis(10),
             pooling: true,
+            code: CodeConfig::default(),
         }
     }
 }
@@ -59,6 +64,8 @@ pub(crate) struct Shared {
     /// Hex hash of everything that makes a compiled module valid for this engine.
     engine_key: String,
     modules: Mutex<HashMap<[u8; 32], Module>>,
+    /// The Python runtime, loaded on first use.
+    python: Mutex<Option<Arc<CodeHost>>>,
     pub epoch_tick: Duration,
     _ticker: Ticker,
 }
@@ -143,6 +150,7 @@ impl Sandbox {
                 config,
                 engine_key,
                 modules: Mutex::new(HashMap::new()),
+                python: Mutex::new(None),
                 _ticker: ticker,
             }),
         })
@@ -164,7 +172,50 @@ impl Sandbox {
         }
         let digest: [u8; 32] = Sha256::digest(wasm).into();
         let module = self.compiled(wasm, &digest)?;
-        EnvModule::new(self.shared.clone(), module, digest, options)
+        let code = if options.capabilities.iter().any(|c| c == "code:python") { Some(self.code_host()?) } else { None };
+        EnvModule::new(self.shared.clone(), module, digest, options, code)
+    }
+
+    /// The Python runtime of `run_code`: read, checked against its pinned
+    /// sha256, compiled (or taken from the module caches) and pre-linked, once.
+    pub(crate) fn code_host(&self) -> Result<Arc<CodeHost>, SandboxError> {
+        let mut slot =
+            self.shared.python.lock().map_err(|_| SandboxError::Host("python runtime lock poisoned".into()))?;
+        if let Some(host) = slot.as_ref() {
+            return Ok(host.clone());
+        }
+        let path = self.shared.config.code.python_path();
+        let wasm = std::fs::read(&path).map_err(|e| {
+            SandboxError::Host(format!(
+                "capability `code:python` needs the CPython runtime {}: {e}; run scripts/fetch-python.sh",
+                path.display()
+            ))
+        })?;
+        crate::code::check_python(&wasm, &path)?;
+        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        let module = self.compiled(&wasm, &digest)?;
+        let pre = self
+            .shared
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| SandboxError::Host(format!("cannot link the python runtime: {e:#}")))?;
+        let host =
+            Arc::new(CodeHost { pre, limits: self.shared.config.code.limits, epoch_tick: self.shared.epoch_tick });
+        *slot = Some(host.clone());
+        Ok(host)
+    }
+
+    /// Runs one program in a fresh nested sandbox, as the `run_code`
+    /// capability does for a guest (host-side entry point for tools, tests
+    /// and benchmarks). Its random stream is seeded from the request, and its
+    /// fuel is capped by the configured maximum only. A refused request (bad
+    /// language, bad file paths) is [`SandboxError::Guest`].
+    pub fn run_code(&self, request: &RunCode) -> Result<CodeResult, SandboxError> {
+        let host = self.code_host()?;
+        let bytes =
+            serde_json::to_vec(request).map_err(|e| SandboxError::Host(format!("cannot encode request: {e}")))?;
+        let seed: [u8; 32] = Sha256::digest(&bytes).into();
+        crate::code::run(&host, request, &seed, u64::MAX).map_err(SandboxError::Guest)
     }
 
     /// Reads a `.wasm` file and [`load`](Sandbox::load)s it.

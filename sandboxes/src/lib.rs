@@ -13,6 +13,7 @@
 //! ```
 
 pub mod capability;
+pub mod code;
 mod engine;
 mod error;
 pub mod limits;
@@ -21,6 +22,7 @@ pub mod package;
 pub mod selftest;
 mod wasi;
 
+pub use code::{CodeConfig, CodeLimitsConfig, PYTHON_WASM_SHA256};
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::SandboxError;
 pub use limits::{HostMaxima, Limits};

@@ -13,6 +13,7 @@ use wasmtime::{InstancePre, Module, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+use crate::code::{CodeCall, CodeHost};
 use crate::engine::Shared;
 use crate::limits::Limits;
 use crate::{SandboxError, capability, wasi};
@@ -42,13 +43,28 @@ pub struct CallOutput {
 /// Per-store state: the guest's WASI context and its memory accounting.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiP1Ctx,
-    limiter: Limiter,
+    pub(crate) limiter: Limiter,
+    /// `run_code`, for modules that declare `code:python`.
+    pub(crate) code: Option<CodeCall>,
 }
 
-struct Limiter {
+/// Memory and table accounting of one store.
+pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
-    memory_hit: bool,
+    /// Whether a memory growth was refused.
+    pub(crate) memory_hit: bool,
+}
+
+impl Limiter {
+    /// A limiter allowing `memory_bytes` of memory and `table_elements` per table.
+    pub(crate) fn new(memory_bytes: u64, table_elements: u64) -> Self {
+        Limiter {
+            memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+            table_elements: usize::try_from(table_elements).unwrap_or(usize::MAX),
+            memory_hit: false,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
@@ -84,6 +100,7 @@ pub struct EnvModule {
     pre: InstancePre<HostState>,
     digest: [u8; 32],
     options: Arc<LoadOptions>,
+    code: Option<Arc<CodeHost>>,
 }
 
 fn tail(bytes: &[u8], n: usize) -> String {
@@ -116,6 +133,7 @@ impl EnvModule {
         module: Module,
         digest: [u8; 32],
         options: LoadOptions,
+        code: Option<Arc<CodeHost>>,
     ) -> Result<EnvModule, SandboxError> {
         capability::check_imports(&module, &options.capabilities)?;
         if module.get_export("_start").is_none() {
@@ -126,7 +144,7 @@ impl EnvModule {
             // host does not have.
             SandboxError::InvalidModule(format!("cannot link: {e:#}"))
         })?;
-        Ok(EnvModule { shared, pre, digest, options: Arc::new(options) })
+        Ok(EnvModule { shared, pre, digest, options: Arc::new(options), code })
     }
 
     /// The sha256 of the module's bytes.
@@ -145,12 +163,9 @@ impl EnvModule {
         let limits = self.options.limits;
         let (ctx, stdio) =
             wasi::context(request, limits.stdout_bytes, limits.stderr_bytes, self.options.data_dir.as_deref())?;
-        let limiter = Limiter {
-            memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
-            table_elements: usize::try_from(limits.table_elements).unwrap_or(usize::MAX),
-            memory_hit: false,
-        };
-        let mut store = Store::new(&self.shared.engine, HostState { wasi: ctx, limiter });
+        let limiter = Limiter::new(limits.memory_bytes, limits.table_elements);
+        let code = self.code.clone().map(CodeCall::new);
+        let mut store = Store::new(&self.shared.engine, HostState { wasi: ctx, limiter, code });
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(|e| SandboxError::Host(format!("cannot set fuel: {e}")))?;
         let tick_ms = self.shared.epoch_tick.as_millis().max(1) as u64;

@@ -18,7 +18,7 @@ use crate::SandboxError;
 /// 2000-01-01T00:00:00Z.
 pub const FIXED_WALL_CLOCK_SECS: u64 = 946_684_800;
 
-struct FixedWallClock;
+pub(crate) struct FixedWallClock;
 
 impl HostWallClock for FixedWallClock {
     fn resolution(&self) -> Duration {
@@ -29,7 +29,7 @@ impl HostWallClock for FixedWallClock {
     }
 }
 
-struct FixedMonotonicClock;
+pub(crate) struct FixedMonotonicClock;
 
 impl HostMonotonicClock for FixedMonotonicClock {
     fn resolution(&self) -> u64 {
@@ -41,7 +41,14 @@ impl HostMonotonicClock for FixedMonotonicClock {
 }
 
 /// WASI's random source for one call, seeded from the request bytes.
-struct SeededRandom(Rng);
+pub(crate) struct SeededRandom(Rng);
+
+impl SeededRandom {
+    /// A random source drawing from `rng`.
+    pub(crate) fn new(rng: Rng) -> Self {
+        SeededRandom(rng)
+    }
+}
 
 impl rand_core::TryRng for SeededRandom {
     type Error = Infallible;

@@ -34,6 +34,7 @@
 
 pub mod error;
 pub mod guest;
+pub mod host;
 pub mod protocol;
 pub mod reward;
 pub mod rng;

