@@ -58,8 +58,6 @@ pub const RUN_FUEL: u64 = 20_000_000_000;
 pub const RUN_MEMORY: u64 = 256 << 20;
 /// Bytes kept of a run's stdout and of its stderr.
 pub const RUN_OUTPUT: u64 = 1 << 20;
-/// The line the HumanEval harness prints its verdict after.
-const MARKER: &str = "__envhub_check_result__:";
 
 /// One test case of a stdin/stdout task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,58 +248,29 @@ fn run_failure(r: &CodeResult) -> String {
     }
 }
 
-/// Python that runs `check(entry_point)` (OpenAI's harness verdict) and,
-/// only when it fails, `check`'s body statement by statement to count the
-/// asserts that pass (a passing check is reported as 1 of 1, which saves
-/// importing `ast`); prints the verdict as JSON after [`MARKER`]. Appended
-/// after the program.
-fn harness(test: &str, entry_point: &str) -> String {
-    let test_literal = serde_json::to_string(test).unwrap_or_else(|_| "''".to_owned());
+/// The HumanEval checker (see its header and the README's "Reward
+/// integrity"): the whole program; its inputs come on stdin.
+const HARNESS: &str = include_str!("harness.py");
+
+/// The program that runs [`HARNESS`] with globals whose builtins are a copy
+/// taken before any policy code runs. It is the same for every task: the
+/// task, the completion and the nonce travel on stdin.
+fn harness_program() -> String {
+    let literal = serde_json::to_string(HARNESS).unwrap_or_else(|_| "''".to_owned());
     format!(
-        r#"
-
-def __envhub_check():
-    src = {test_literal}
-    ns = dict(globals())
-    exec(compile(src, "test.py", "exec"), ns)
-    try:
-        ns["check"]({entry_point})
-        print("\n{MARKER}" + '{{"passed": 1, "total": 1, "failure": null}}')
-        return
-    except BaseException:
-        pass
-    # Some assert failed: run check's body statement by statement to count
-    # the tests that pass and show the first failure.
-    import ast as _ast, json as _json
-    tree = _ast.parse(src)
-    fns = [n for n in tree.body if isinstance(n, _ast.FunctionDef) and n.name == "check"]
-    if not fns:
-        raise RuntimeError("the test defines no check()")
-    fn = fns[-1]
-    ns[fn.args.args[0].arg if fn.args.args else "candidate"] = {entry_point}
-    passed, total, failure = 0, 0, None
-    for stmt in fn.body:
-        counts = any(isinstance(n, _ast.Assert) for n in _ast.walk(stmt))
-        total += counts
-        try:
-            exec(compile(_ast.Module(body=[stmt], type_ignores=[]), "test.py", "exec"), ns)
-            passed += counts
-        except BaseException as e:
-            if failure is None:
-                failure = {{"test": _ast.get_source_segment(src, stmt), "error": type(e).__name__ + ": " + str(e)}}
-                t = stmt.test if isinstance(stmt, _ast.Assert) else None
-                if isinstance(t, _ast.Compare) and len(t.ops) == 1:
-                    try:
-                        failure["got"] = repr(eval(compile(_ast.Expression(t.left), "test.py", "eval"), ns))[:500]
-                    except BaseException as e2:
-                        failure["got"] = type(e2).__name__ + ": " + str(e2)
-    if total == 0:
-        total, passed = 1, int(failure is None)
-    print("\n{MARKER}" + _json.dumps({{"passed": passed, "total": total, "failure": failure}}))
-
-__envhub_check()
-"#
+        "def _envhub_boot():\n    import builtins\n    g = {{\"__builtins__\": dict(builtins.__dict__), \"__name__\": \
+         \"__envhub_harness__\"}}\n    exec(compile({literal}, \"harness.py\", \"exec\"), g)\n    g[\"main\"]()\n\n\
+         _envhub_boot()\n"
     )
+}
+
+/// A fresh secret for one check: 128 bits from the guest's random stream,
+/// which the host seeds from a hash of the whole request (completion
+/// included), so the policy cannot know it in advance.
+fn nonce() -> Result<String, EnvError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| EnvError::internal(format!("no randomness for the check nonce: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The program a HumanEval-style completion becomes: a whole function is put
@@ -319,29 +288,54 @@ pub fn function_program(prompt: &str, entry_point: &str, completion: &str) -> (S
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HarnessVerdict {
     passed: u64,
     total: u64,
-    failure: Option<Map<String, Value>>,
+}
+
+/// The verdict line of a run made with `nonce`: the last line of stdout,
+/// `__envhub_verdict_<nonce>__:{"passed": P, "total": T}`, from a run that
+/// exited with status 0 and hit no limit; and the failure details the
+/// harness printed on the line before it, if any (feedback only).
+fn harness_verdict(r: &CodeResult, nonce: &str) -> Option<(HarnessVerdict, Option<Map<String, Value>>)> {
+    if !r.success() {
+        return None;
+    }
+    let marker = format!("__envhub_verdict_{nonce}__:");
+    let mut lines = r.stdout.trim_end().rsplit('\n');
+    let verdict: HarnessVerdict = serde_json::from_str(lines.next()?.strip_prefix(&marker)?).ok()?;
+    if verdict.total == 0 || verdict.passed > verdict.total {
+        return None;
+    }
+    let failure = lines
+        .next()
+        .and_then(|l| l.strip_prefix("__envhub_failure__:"))
+        .and_then(|l| serde_json::from_str::<Map<String, Value>>(l).ok());
+    Some((verdict, failure))
 }
 
 fn check_function(prompt: &str, test: &str, entry_point: &str, completion: &str) -> Result<Verdict, EnvError> {
     let (program, fenced) = function_program(prompt, entry_point, completion);
-    let mut request = RunCode::python(format!("{program}{}", harness(test, entry_point)));
+    let nonce = nonce()?;
+    let mut request = RunCode::python(harness_program());
+    request.stdin = json!({"nonce": nonce, "prompt": prompt, "program": program, "test": test, "entry_point": entry_point})
+        .to_string();
     request.limits = limits(RUN_FUEL);
     let r = envhub_sdk::host::run_code(&request)?;
     let mut v = Verdict { fenced, limit: r.limit, fuel_used: r.fuel_used, total: 1, ..Verdict::default() };
-    // The verdict is the last line, printed after the program's own output.
-    let line = r.stdout.trim_end().rsplit('\n').next().and_then(|l| l.strip_prefix(MARKER));
-    let parsed = line.and_then(|l| serde_json::from_str::<HarnessVerdict>(l).ok());
-    match parsed {
-        Some(h) if r.success() => {
-            v.passed = h.passed.min(h.total);
-            v.total = h.total.max(1);
-            if let Some(f) = h.failure {
+    match harness_verdict(&r, &nonce) {
+        Some((h, failure)) => {
+            v.passed = h.passed;
+            v.total = h.total;
+            if h.passed < h.total {
+                let f = failure.unwrap_or_default();
                 let field = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                let mut text =
-                    format!("This test failed:\n```python\n{}\n```\n{}", head(&field("test"), 1200), field("error"));
+                let mut text = if field("test").is_empty() {
+                    format!("The code did not load: {}", field("error"))
+                } else {
+                    format!("This test failed:\n```python\n{}\n```\n{}", head(&field("test"), 1200), field("error"))
+                };
                 if f.contains_key("got") {
                     text.push_str(&format!("\nYour function returned: {}", field("got")));
                 }
@@ -351,7 +345,7 @@ fn check_function(prompt: &str, test: &str, entry_point: &str, completion: &str)
                 v.feedback = Some(text);
             }
         }
-        _ => {
+        None => {
             v.passed = 0;
             let why = run_failure(&r);
             v.feedback = Some(if why.is_empty() { "the tests did not run to the end".to_owned() } else { why });
