@@ -319,8 +319,9 @@ fn check_function(prompt: &str, test: &str, entry_point: &str, completion: &str)
     let (program, fenced) = function_program(prompt, entry_point, completion);
     let nonce = nonce()?;
     let mut request = RunCode::python(harness_program());
-    request.stdin = json!({"nonce": nonce, "prompt": prompt, "program": program, "test": test, "entry_point": entry_point})
-        .to_string();
+    request.stdin =
+        json!({"nonce": nonce, "prompt": prompt, "program": program, "test": test, "entry_point": entry_point})
+            .to_string();
     request.limits = limits(RUN_FUEL);
     let r = envhub_sdk::host::run_code(&request)?;
     let mut v = Verdict { fenced, limit: r.limit, fuel_used: r.fuel_used, total: 1, ..Verdict::default() };
