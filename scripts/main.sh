@@ -1,22 +1,54 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install what is needed, build envhub and
-# the first-party environments, self-test them in the sandbox, and score a
-# few completions.
+# the first-party environments, serve them from an embedded hub on loopback,
+# pull them back by name (digest-checked, pinned in envhub.lock), self-test
+# them in the sandbox, and score a few completions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
 
 rustup target add wasm32-wasip1
 scripts/build-guests.sh
 
 target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
 envhub="$target/release/envhub"
-echo
-echo "== self-test of every first-party environment (sandboxed, each call twice)"
 packages=("$target"/envhub/*.envpkg)
-"$envhub" test "${packages[@]}"
+
+# A scratch working directory and hub, so the demo leaves the checkout clean.
+work=$(mktemp -d)
+export ENVHUB_HOME="$work/home"
+hub_pid=""
+cleanup() { [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo
+echo "== embedded hub on loopback"
+"$envhub" serve --data "$work/hub" --addr 127.0.0.1:0 >"$work/hub.log" 2>&1 &
+hub_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$work/hub.log" 2>/dev/null && break
+    kill -0 "$hub_pid" 2>/dev/null || { cat "$work/hub.log"; exit 1; }
+    sleep 0.1
+done
+url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/hub.log" | head -n 1)
+echo "hub at $url"
+"$envhub" login --hub "$url" --token "$(cat "$work/hub/admin-token")"
+for pkg in "${packages[@]}"; do
+    "$envhub" publish "$pkg"          # the hub self-tests each package in its sandbox first
+done
+"$envhub" search ""
+
+cd "$work"
+echo
+echo "== pull by name, then self-test what was pulled (sandboxed, each call twice)"
+"$envhub" pull envhub/math@^0.1
+"$envhub" pull envhub/tools@^0.1
+cat envhub.lock
+"$envhub" test envhub/math@^0.1 envhub/tools@^0.1 --tasks 3
 
 echo
 echo "== scoring without a policy"
-"$envhub" score math --answer '\frac{1}{2}' --completion 'Half of one is 0.5, so \boxed{\frac{1}{2}}.'
-"$envhub" score math --answer '2\sqrt{2}' --completion 'The answer is \boxed{\sqrt{8}}'
-"$envhub" score math --answer '1/2004!' --completion '\boxed{1/2006!}'
+"$envhub" score envhub/math@^0.1 --answer '\frac{1}{2}' --completion 'Half of one is 0.5, so \boxed{\frac{1}{2}}.'
+"$envhub" score envhub/math@^0.1 --answer '2\sqrt{2}' --completion 'The answer is \boxed{\sqrt{8}}'
+"$envhub" score envhub/math@^0.1 --answer '1/2004!' --completion '\boxed{1/2006!}'
