@@ -44,8 +44,9 @@ echo
 echo "== pull by name, then self-test what was pulled (sandboxed, each call twice)"
 "$envhub" pull envhub/math@^0.1
 "$envhub" pull envhub/tools@^0.1
+"$envhub" pull envhub/code@^0.1
 cat envhub.lock
-"$envhub" test envhub/math@^0.1 envhub/tools@^0.1 --tasks 3
+"$envhub" test envhub/math@^0.1 envhub/tools@^0.1 envhub/code@^0.1 --tasks 3
 
 echo
 echo "== scoring without a policy"
