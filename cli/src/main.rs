@@ -1,13 +1,18 @@
 //! `envhub`: build, test, score and play RL environments.
 
 mod build;
+mod eval;
 mod home;
 mod info;
 mod new;
 mod play;
 mod resolve;
+mod run;
+mod runner_common;
 mod score;
 mod test;
+mod trajectories;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +41,15 @@ enum Command {
     Score(score::Args),
     /// Play an environment yourself in the terminal.
     Play(play::Args),
+    /// Roll out a policy on environments and write scored trajectories.
+    Run(run::Args),
+    /// Evaluate a policy: n tasks x k samples, mean reward and pass@k.
+    Eval(eval::Args),
+    /// Replay recorded trajectories and confirm every reward bit for bit.
+    Verify(verify::Args),
+    /// The trajectory API (Atropos-compatible).
+    #[command(subcommand)]
+    Trajectories(trajectories::Command),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +61,10 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Score(args) => score::run(args),
         Command::Play(args) => play::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Trajectories(cmd) => trajectories::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
