@@ -260,3 +260,51 @@ async fn models_lists_the_served_models() {
     let (url, _mock) = start_mock().await;
     assert_eq!(policy(&url).models().await.unwrap(), vec!["mock-model".to_owned()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_pushed_to_the_trajectory_api_come_back_as_exact_batches() {
+    use envhub_runner::api::{ApiState, serve};
+    use envhub_runner::sink::ApiSink;
+
+    let data = tempfile::tempdir().unwrap();
+    let state = ApiState::open(&data.path().join("api.log")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let c = reqwest::Client::new();
+    let reg = c
+        .post(format!("{api_url}/register"))
+        .json(&json!({"batch_size": 4, "max_token_len": 512}))
+        .send()
+        .await
+        .unwrap();
+    assert!(reg.status().is_success());
+
+    let (url, _mock) = start_mock().await;
+    let mut spec = EnvSpec::new(common::math_env(data.path()), "arithmetic-easy");
+    spec.inline = inline_tasks(4);
+    let config = RunConfig { run_id: "push".into(), tasks: 4, group_size: 2, seed: 3, ..RunConfig::default() };
+    let sink = ApiSink::connect(&api_url, "math", 2).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(4);
+    let h = tokio::spawn(run(Arc::new(policy(&url)), vec![spec], config, tx));
+    let mut pushed = 0;
+    while let Some(g) = rx.recv().await {
+        if sink.push_group(&g).await.unwrap() {
+            pushed += 1;
+        }
+    }
+    h.await.unwrap().unwrap();
+    assert!(pushed >= 1);
+    let status: Value = c.get(format!("{api_url}/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["queue_size"], pushed);
+    let latest: Value = c.get(format!("{api_url}/latest_example")).send().await.unwrap().json().await.unwrap();
+    // Token sequences are prompt ++ completion, masked -100 on the prompt.
+    assert_eq!(latest["tokens"][0], json!([1, 2, 3, 7, 8, 9]));
+    assert_eq!(latest["masks"][0], json!([-100, -100, -100, 7, 8, 9]));
+    assert_eq!(latest["group_overrides"]["envhub_env"], "envhub/math");
+    let batch: Value = c.get(format!("{api_url}/batch")).send().await.unwrap().json().await.unwrap();
+    if let Some(groups) = batch["batch"].as_array() {
+        let n: usize = groups.iter().map(|g| g["tokens"].as_array().unwrap().len()).sum();
+        assert_eq!(n, 4);
+    }
+}
