@@ -63,6 +63,7 @@ pub struct Args {
 
 /// Runs `envhub eval`.
 pub fn run(args: Args) -> Result<()> {
+    crate::runner_common::configure_candle_threads(&args.policy);
     let sandbox = crate::home::sandbox()?;
     let handle = load_env(&sandbox, &args.env)?;
     let split = default_split(&handle, args.split.as_deref(), "test");

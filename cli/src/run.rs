@@ -151,6 +151,7 @@ pub fn run_id() -> String {
 
 /// Runs `envhub run`.
 pub fn run(args: Args) -> Result<()> {
+    crate::runner_common::configure_candle_threads(&args.policy);
     let file: RunFile = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;

@@ -35,6 +35,32 @@ pub struct PolicyArgs {
     /// Retries of a failed HTTP request (429, 5xx, timeouts), with exponential backoff.
     #[arg(long)]
     pub retries: Option<u32>,
+    /// In-process model: CPU threads per model worker (default 1; `CANDLE_NUM_THREADS` wins).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// In-process model: workers (model copies sharing the weights) generating at once
+    /// (default: cores / threads).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// Sets candle's CPU thread count (`CANDLE_NUM_THREADS`, read once by candle)
+/// unless the user set it. Call first thing in a command, before any thread
+/// starts.
+pub fn configure_candle_threads(args: &PolicyArgs) {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        let n = args.threads.unwrap_or(1).max(1);
+        // SAFETY: called at the start of a command, before this process
+        // starts any other thread, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", n.to_string()) };
+    }
+}
+
+/// Model workers: `--workers`, else cores / threads.
+fn candle_workers(args: &PolicyArgs) -> usize {
+    let threads = std::env::var("CANDLE_NUM_THREADS").ok().and_then(|t| t.parse::<usize>().ok()).unwrap_or(1).max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    args.workers.unwrap_or((cores / threads).max(1))
 }
 
 /// A policy chosen on the command line.
@@ -92,9 +118,12 @@ pub async fn build_policy(args: &PolicyArgs) -> Result<AnyPolicy> {
         bail!("policy `{spec}`: no such file (give smollm2, a .gguf file or an http(s):// URL)");
     }
     let device = envhub_runner::policy::candle::default_device()?;
-    let p = tokio::task::spawn_blocking(move || envhub_runner::policy::CandlePolicy::load(&path, device))
-        .await
-        .context("loading the model")??;
+    let workers = candle_workers(args);
+    let p = tokio::task::spawn_blocking(move || {
+        envhub_runner::policy::CandlePolicy::load_with_workers(&path, device, workers)
+    })
+    .await
+    .context("loading the model")??;
     Ok(AnyPolicy::Candle(p))
 }
 

@@ -4,7 +4,9 @@
 //!    (sandboxed reset + step included), in turns/s and µs per turn.
 //! 2. SmolLM2-135M-Instruct decode tokens/s on this machine's device (CPU
 //!    unless built with `cuda`), when the model was fetched
-//!    (`scripts/fetch-model.sh`).
+//!    (`scripts/fetch-model.sh`): one stream, then one worker per core at
+//!    once. Candle runs single-threaded per worker (`CANDLE_NUM_THREADS=1`
+//!    unless set), as `envhub run` does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,8 +92,9 @@ fn decode(model: &std::path::Path) {
         Ok(d) => d,
         Err(e) => return println!("no device: {e}"),
     };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t = Instant::now();
-    let policy = match CandlePolicy::load(model, device) {
+    let policy = match CandlePolicy::load_with_workers(model, device, workers) {
         Ok(p) => p,
         Err(e) => return println!("cannot load {}: {e}", model.display()),
     };
@@ -128,11 +131,31 @@ fn decode(model: &std::path::Path) {
     }
     rates.sort_by(f64::total_cmp);
     if let Some(m) = rates.get(rates.len() / 2) {
-        println!("SmolLM2 decode median: {m:.1} tokens/s");
+        println!("SmolLM2 decode median, one stream: {m:.1} tokens/s");
     }
+    // All workers at once (as a run's concurrent rollouts use them).
+    let t = Instant::now();
+    let tokens: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..workers as u64)
+            .map(|w| {
+                let (p, r) = (&policy, request(128, 100 + w));
+                s.spawn(move || p.generate(&r).map(|c| c.token_ids.len()).unwrap_or(0))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    println!(
+        "SmolLM2 {workers} workers at once: {tokens} tokens in {:.2} s = {:.1} tokens/s aggregate (prefill included)",
+        t.elapsed().as_secs_f64(),
+        tokens as f64 / t.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
     let data = std::env::temp_dir().join(format!("envhub-bench-{}", std::process::id()));
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
