@@ -37,10 +37,10 @@ pub struct Args {
     pub pass_threshold: Option<f64>,
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.7)]
-    pub temperature: f32,
+    pub temperature: f64,
     /// Nucleus sampling mass.
     #[arg(long, default_value_t = 1.0)]
-    pub top_p: f32,
+    pub top_p: f64,
     /// Most new tokens per turn.
     #[arg(long, default_value_t = 512)]
     pub max_tokens: u32,

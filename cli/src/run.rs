@@ -47,10 +47,10 @@ pub struct Args {
     pub seed: Option<u64>,
     /// Sampling temperature (0 = greedy).
     #[arg(long)]
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Nucleus sampling mass.
     #[arg(long)]
-    pub top_p: Option<f32>,
+    pub top_p: Option<f64>,
     /// Most new tokens per turn.
     #[arg(long)]
     pub max_tokens: Option<u32>,

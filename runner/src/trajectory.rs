@@ -64,9 +64,9 @@ pub enum LogprobConvention {
 #[serde(default)]
 pub struct Sampling {
     /// Softmax temperature; 0 means greedy.
-    pub temperature: f32,
+    pub temperature: f64,
     /// Nucleus sampling mass.
-    pub top_p: f32,
+    pub top_p: f64,
     /// Most new tokens per turn.
     pub max_tokens: u32,
     /// Stop strings (not included in the message).

@@ -97,7 +97,7 @@ fn write_tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn request(seed: u64, temperature: f32) -> PolicyRequest {
+fn request(seed: u64, temperature: f64) -> PolicyRequest {
     PolicyRequest {
         messages: vec![Message::system("Answer."), Message::user("an ant and an anchor")],
         tools: vec![],

@@ -408,7 +408,7 @@ pub fn sample(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
     if sampling.temperature <= 0.0 {
         return argmax();
     }
-    let t = sampling.temperature as f64;
+    let t = sampling.temperature;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let mut probs: Vec<(u32, f64)> =
         logits.iter().enumerate().map(|(i, &l)| (i as u32, ((l as f64 - max) / t).exp())).collect();
@@ -416,7 +416,7 @@ pub fn sample(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
     if !(total.is_finite() && total > 0.0) {
         return argmax();
     }
-    let top_p = sampling.top_p as f64;
+    let top_p = sampling.top_p;
     let mass = if top_p < 1.0 {
         probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut acc = 0.0;
