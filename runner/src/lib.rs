@@ -11,6 +11,8 @@
 //!   the trajectory API server itself in [`api`].
 //! - [`verify`] replays recorded trajectories; [`eval`] computes pass@k.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod env;
 pub mod error;

@@ -262,6 +262,20 @@ async fn run_group<P: Policy>(
             group.push(t);
         }
     }
+    // A rollout task that panicked (a bug) still yields its trajectory, marked.
+    for sample in 0..config.group_size {
+        if !group.iter().any(|t| t.sample == sample) {
+            let mut t = blank(&spec.handle, config, policy_ref.clone(), &plan, sample, spec.config.clone());
+            t.finish = Finish::EnvError;
+            t.errors.push(ErrorRecord {
+                stage: "runner".into(),
+                kind: "panic".into(),
+                message: "the rollout task panicked".into(),
+                turn: 0,
+            });
+            group.push(t);
+        }
+    }
     group.sort_by_key(|t| t.sample);
     assign_advantages(&mut group);
     group
@@ -283,10 +297,8 @@ fn policy_error(turn: u32, e: &PolicyError) -> ErrorRecord {
     ErrorRecord { stage: "policy".into(), kind: e.kind().into(), message: e.to_string(), turn }
 }
 
-/// Runs one rollout of `plan` as sample `sample`. Never fails: errors end
-/// the rollout and are recorded on the trajectory.
-pub async fn rollout<P: Policy + ?Sized>(
-    policy: &P,
+/// A trajectory with nothing done yet.
+fn blank(
     env: &EnvHandle,
     config: &RunConfig,
     policy_ref: PolicyRef,
@@ -294,8 +306,7 @@ pub async fn rollout<P: Policy + ?Sized>(
     sample: u32,
     env_config: Map<String, Value>,
 ) -> Trajectory {
-    let start = Instant::now();
-    let mut t = Trajectory {
+    Trajectory {
         format: TRAJECTORY_FORMAT,
         run_id: config.run_id.clone(),
         group: plan.group,
@@ -312,7 +323,22 @@ pub async fn rollout<P: Policy + ?Sized>(
         finish: Finish::MaxTurns,
         errors: Vec::new(),
         timings: Timings::default(),
-    };
+    }
+}
+
+/// Runs one rollout of `plan` as sample `sample`. Never fails: errors end
+/// the rollout and are recorded on the trajectory.
+pub async fn rollout<P: Policy + ?Sized>(
+    policy: &P,
+    env: &EnvHandle,
+    config: &RunConfig,
+    policy_ref: PolicyRef,
+    plan: &GroupPlan,
+    sample: u32,
+    env_config: Map<String, Value>,
+) -> Trajectory {
+    let start = Instant::now();
+    let mut t = blank(env, config, policy_ref, plan, sample, env_config);
     let t_reset = Instant::now();
     let reset = env.reset(plan.source.clone(), plan.seed, t.task.config.clone()).await;
     t.timings.env_ms += ms(t_reset);
