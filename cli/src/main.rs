@@ -1,14 +1,19 @@
 //! `envhub`: build, test, score and play RL environments.
 
 mod build;
+mod eval;
 mod home;
 mod hub;
 mod info;
 mod new;
 mod play;
 mod resolve;
+mod run;
+mod runner_common;
 mod score;
 mod test;
+mod trajectories;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +45,15 @@ enum Command {
     // The hub: serve, login, token, publish, pull, search, yank.
     #[command(flatten)]
     Hub(hub::HubCommand),
+    /// Roll out a policy on environments and write scored trajectories.
+    Run(run::Args),
+    /// Evaluate a policy: n tasks x k samples, mean reward and pass@k.
+    Eval(eval::Args),
+    /// Replay recorded trajectories and confirm every reward bit for bit.
+    Verify(verify::Args),
+    /// The trajectory API (Atropos-compatible).
+    #[command(subcommand)]
+    Trajectories(trajectories::Command),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +66,10 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Play(args) => play::run(args),
         Command::Hub(command) => command.run(),
+        Command::Run(args) => run::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Trajectories(cmd) => trajectories::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

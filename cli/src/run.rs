@@ -1,0 +1,309 @@
+//! `envhub run`: roll out a policy on environments and write scored
+//! trajectories (JSONL, and/or an Atropos-compatible trajectory API).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use envhub_runner::run::{EnvSpec, RunConfig};
+use envhub_runner::sink::{ApiSink, JsonlSink};
+use envhub_runner::trajectory::{Sampling, Trajectory};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::runner_common::{PolicyArgs, build_policy, default_split, drive, load_env, runtime};
+
+/// Arguments of `envhub run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Environments, each `ENV` or `ENV:WEIGHT` (mixing weight, default 1):
+    /// a package, module, crate or first-party name such as `math`.
+    pub envs: Vec<String>,
+    /// A TOML run file (see README); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Split to draw tasks from (default: `train`, else the environment's first split).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// First task index.
+    #[arg(long)]
+    pub start_index: Option<u64>,
+    /// Number of tasks (each gets a group of rollouts).
+    #[arg(long)]
+    pub tasks: Option<u64>,
+    /// Rollouts per task.
+    #[arg(long)]
+    pub group_size: Option<u32>,
+    /// Turn limit per rollout (the environment's own limit also applies).
+    #[arg(long)]
+    pub max_turns: Option<u32>,
+    /// Rollouts in flight at once.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Run seed (task draws, reset seeds, sampling seeds).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Most new tokens per turn.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Stop string (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Environment arguments as a JSON object, passed to every `reset`.
+    #[arg(long)]
+    pub env_config: Option<String>,
+    /// Write trajectories here as JSON lines (`-` for stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Push groups to an Atropos-compatible trajectory API at this URL.
+    #[arg(long)]
+    pub push: Option<String>,
+    /// Print this many trajectories (reward and answer) at the end.
+    #[arg(long, default_value_t = 0)]
+    pub show: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A run file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// Environments.
+    #[serde(default)]
+    pub envs: Vec<EnvEntry>,
+    /// Policy (as `--policy`).
+    pub policy: Option<String>,
+    /// Model name for HTTP policies.
+    pub model: Option<String>,
+    /// Tasks.
+    pub tasks: Option<u64>,
+    /// Group size.
+    pub group_size: Option<u32>,
+    /// Turn limit.
+    pub max_turns: Option<u32>,
+    /// Concurrency.
+    pub concurrency: Option<usize>,
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Sampling.
+    pub sampling: Option<Sampling>,
+    /// JSONL output.
+    pub out: Option<PathBuf>,
+    /// Trajectory API URL.
+    pub push: Option<String>,
+}
+
+/// One environment of a run file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvEntry {
+    /// Package, module, crate or first-party name.
+    pub env: String,
+    /// Mixing weight.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Split.
+    pub split: Option<String>,
+    /// First index.
+    #[serde(default)]
+    pub start_index: u64,
+    /// `reset` config.
+    #[serde(default)]
+    pub config: Map<String, Value>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `ENV` or `ENV:WEIGHT`.
+fn parse_env_arg(arg: &str) -> (String, f64) {
+    if let Some((name, w)) = arg.rsplit_once(':')
+        && let Ok(w) = w.parse::<f64>()
+    {
+        return (name.to_owned(), w);
+    }
+    (arg.to_owned(), 1.0)
+}
+
+fn parse_object(text: &str, what: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str::<Value>(text).with_context(|| format!("{what} is not JSON"))? {
+        Value::Object(m) => Ok(m),
+        _ => bail!("{what} must be a JSON object"),
+    }
+}
+
+/// A short run id from the clock and process.
+pub fn run_id() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("run-{secs}-{}", std::process::id())
+}
+
+/// Runs `envhub run`.
+pub fn run(args: Args) -> Result<()> {
+    crate::runner_common::configure_candle_threads(&args.policy);
+    let file: RunFile = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("in {}", p.display()))?
+        }
+        None => RunFile::default(),
+    };
+    let env_config = match &args.env_config {
+        Some(t) => parse_object(t, "--env-config")?,
+        None => Map::new(),
+    };
+    let mut entries: Vec<EnvEntry> = args
+        .envs
+        .iter()
+        .map(|a| {
+            let (env, weight) = parse_env_arg(a);
+            EnvEntry { env, weight, split: None, start_index: 0, config: Map::new() }
+        })
+        .collect();
+    if entries.is_empty() {
+        entries = file.envs;
+    }
+    if entries.is_empty() {
+        bail!("no environment: name one (e.g. `envhub run math`) or list [[envs]] in --config");
+    }
+    let sandbox = crate::home::sandbox()?;
+    let mut envs = Vec::new();
+    for e in entries {
+        let handle = load_env(&sandbox, &e.env)?;
+        let split = default_split(&handle, args.split.as_deref().or(e.split.as_deref()), "train");
+        let mut config = e.config;
+        config.extend(env_config.clone());
+        envs.push(EnvSpec {
+            handle,
+            weight: e.weight,
+            split,
+            start_index: args.start_index.unwrap_or(e.start_index),
+            config,
+            inline: Vec::new(),
+        });
+    }
+    let mut sampling = file.sampling.unwrap_or_default();
+    if let Some(t) = args.temperature {
+        sampling.temperature = t;
+    }
+    if let Some(p) = args.top_p {
+        sampling.top_p = p;
+    }
+    if let Some(m) = args.max_tokens {
+        sampling.max_tokens = m;
+    }
+    if !args.stop.is_empty() {
+        sampling.stop = args.stop.clone();
+    }
+    let config = RunConfig {
+        run_id: run_id(),
+        tasks: args.tasks.or(file.tasks).unwrap_or(8),
+        group_size: args.group_size.or(file.group_size).unwrap_or(4),
+        max_turns: args.max_turns.or(file.max_turns),
+        concurrency: args.concurrency.or(file.concurrency).unwrap_or(16),
+        seed: args.seed.or(file.seed).unwrap_or(0),
+        sampling,
+    };
+    let mut policy_args = args.policy.clone();
+    policy_args.policy = policy_args.policy.or(file.policy);
+    policy_args.model = policy_args.model.or(file.model);
+    let out = args.out.clone().or(file.out);
+    let push_url = args.push.clone().or(file.push);
+    let show = args.show;
+    let quiet = args.quiet;
+
+    runtime()?.block_on(async move {
+        let policy = build_policy(&policy_args).await?;
+        let described = policy.describe();
+        eprintln!(
+            "run {}: {} task(s) x {} from {} environment(s), policy {}",
+            config.run_id,
+            config.tasks,
+            config.group_size,
+            envs.len(),
+            described.id
+        );
+        let mut sink = match &out {
+            Some(p) if p.as_os_str() == "-" => Some(JsonlSink::new(Box::new(std::io::stdout()))),
+            Some(p) => Some(JsonlSink::create(p)?),
+            None => None,
+        };
+        let api = match &push_url {
+            Some(url) => Some(ApiSink::connect(url, "envhub", config.group_size).await?),
+            None => None,
+        };
+        let mut shown: Vec<Trajectory> = Vec::new();
+        let summary = drive(policy, envs, config, !quiet, api.as_ref(), |group| {
+            if let Some(s) = sink.as_mut() {
+                s.write_group(&group)?;
+            }
+            for t in group {
+                if shown.len() < show {
+                    shown.push(t);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        for t in &shown {
+            print_trajectory(t);
+        }
+        eprintln!(
+            "done: {} trajectories in {} groups, {} scored, {} with errors; mean reward {:.3}; {} turns, {} tokens{}",
+            summary.trajectories,
+            summary.groups,
+            summary.scored,
+            summary.failed,
+            summary.mean_reward,
+            summary.turns,
+            summary.tokens,
+            out.as_ref()
+                .filter(|p| p.as_os_str() != "-")
+                .map(|p| format!("; written to {}", p.display()))
+                .unwrap_or_default()
+        );
+        Ok(())
+    })
+}
+
+/// Prints one trajectory in a few lines (to stderr).
+pub fn print_trajectory(t: &Trajectory) {
+    let reward = t.reward.as_ref().map_or("-".to_owned(), |r| {
+        let comps: BTreeMap<_, _> = r.components.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        format!("{} {comps:?}", r.total)
+    });
+    let answer = t.turns.last().map(|turn| turn.action.text().replace('\n', " ")).unwrap_or_default();
+    let answer: String = answer.chars().take(160).collect();
+    eprintln!(
+        "[group {} sample {}] task {} reward {} advantage {} finish {:?} tokens {}",
+        t.group,
+        t.sample,
+        t.task.task_id,
+        reward,
+        t.advantage.map_or("-".to_owned(), |a| format!("{a:+.2}")),
+        t.finish,
+        t.completion_tokens()
+    );
+    if let Some(q) = t.prompt.iter().rev().find(|m| m.role == envhub_sdk::Role::User) {
+        let q: String = q.text().replace('\n', " ").chars().take(120).collect();
+        eprintln!("    task:   {q}");
+    }
+    eprintln!("    answer: {answer}");
+    if let Some(m) = t.metrics.get("extracted") {
+        eprintln!("    extracted: {m}");
+    }
+    for e in &t.errors {
+        eprintln!("    error ({} {}): {}", e.stage, e.kind, e.message);
+    }
+}

@@ -1,0 +1,477 @@
+//! An in-process policy: a Llama- or Qwen2-family model from a GGUF file,
+//! run by candle (CPU; CUDA with the `cuda` feature).
+//!
+//! The tokenizer and chat template come from the GGUF metadata
+//! (`tokenizer.ggml.*`, `tokenizer.chat_template`; ChatML when absent).
+//! Generation prefills the rendered prompt in one pass, then decodes one
+//! token at a time with the model's KV cache. On CPU, weights in
+//! quantisations that candle runs without SIMD (Q4_1, Q5_0, Q5_1) are
+//! rewritten as Q8_0 at load (about 3x faster decode; the policy id then
+//! ends in `+cpu-q8_0`, and its version stays the file's sha256).
+//!
+//! **Logprob convention**: each recorded logprob is the log-softmax of the
+//! model's *raw* logits at that position, before temperature and top-p (as
+//! vLLM reports them); trajectories record this as
+//! [`LogprobConvention::Raw`]. With `temperature = 0` the sampler is greedy.
+//! Sampling is seeded per turn, so a run is reproducible on one machine.
+
+pub mod chat;
+pub mod tokenizer;
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use candle_core::quantized::gguf_file::{self, Content, Value as GgufValue};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use envhub_sdk::Rng;
+
+use self::chat::{CHATML, ChatTemplate, parse_tool_calls};
+use self::tokenizer::Tokenizer;
+use super::{Completion, Policy, PolicyRequest};
+use crate::error::PolicyError;
+use crate::trajectory::{LogprobConvention, PolicyRef, Sampling};
+
+enum Model {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+}
+
+impl Model {
+    /// A copy sharing the weights, with its own KV cache (Llama only).
+    fn share(&self) -> Option<Model> {
+        match self {
+            Model::Llama(m) => Some(Model::Llama(m.clone())),
+            Model::Qwen2(_) => None,
+        }
+    }
+
+    /// Logits (f32) after the last of `ids`, fed at position `pos`.
+    fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>, candle_core::Error> {
+        let x = Tensor::new(ids, device)?.unsqueeze(0)?;
+        let logits = match self {
+            Model::Llama(m) => m.forward(&x, pos)?,
+            Model::Qwen2(m) => m.forward(&x, pos)?,
+        };
+        logits.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()
+    }
+}
+
+/// The tokenizer, template and settings shared by the model workers.
+struct Engine {
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    stop_ids: Vec<u32>,
+    bos: Option<u32>,
+    context: usize,
+    device: Device,
+}
+
+/// Model workers: copies of the model sharing its weights, each with its own
+/// KV cache; a turn takes a free one (waiting when all are busy).
+struct Workers {
+    free: Mutex<Vec<Model>>,
+    returned: Condvar,
+}
+
+/// An in-process GGUF policy. Each turn runs on a blocking thread with one
+/// of the model workers.
+#[derive(Clone)]
+pub struct CandlePolicy {
+    engine: Arc<Engine>,
+    workers: Arc<Workers>,
+    id: String,
+    version: String,
+}
+
+fn model_err(e: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Model(e.to_string())
+}
+
+fn md<'a>(ct: &'a Content, key: &str) -> Result<&'a GgufValue, PolicyError> {
+    ct.metadata.get(key).ok_or_else(|| PolicyError::Load(format!("GGUF metadata has no `{key}`")))
+}
+
+fn md_u32(ct: &Content, key: &str) -> Option<u32> {
+    ct.metadata.get(key).and_then(|v| v.to_u32().ok().or_else(|| v.to_i32().ok().map(|x| x as u32)))
+}
+
+fn md_strings(ct: &Content, key: &str) -> Result<Vec<String>, PolicyError> {
+    let v = md(ct, key)?.to_vec().map_err(|e| PolicyError::Load(format!("`{key}`: {e}")))?;
+    v.iter().map(|s| s.to_string().cloned().map_err(|e| PolicyError::Load(format!("`{key}`: {e}")))).collect()
+}
+
+fn sha256_file(path: &Path) -> Result<String, PolicyError> {
+    use sha2::Digest;
+    let mut f = File::open(path).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{}", hex_string(&h.finalize())))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Quantisations without a SIMD CPU kernel in candle (they run scalar code).
+fn slow_on_cpu(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+/// A GGUF held in memory: its parsed header and its bytes.
+type InMemoryGguf = (Content, Cursor<Vec<u8>>);
+
+/// On CPU, rewrites Q4_1/Q5_0/Q5_1 weights as Q8_0 (which candle runs with
+/// AVX2): dequantising is exact, and Q8_0 keeps 8 bits per weight, so the
+/// result differs from the file's weights by at most half a Q8_0 step per
+/// weight. Returns the rewritten model as an in-memory GGUF, or `None` when
+/// nothing needed rewriting.
+fn requantize_for_cpu<R: Read + Seek>(ct: &Content, reader: &mut R) -> Result<Option<InMemoryGguf>, PolicyError> {
+    let slow = ct.tensor_infos.values().any(|t| slow_on_cpu(t.ggml_dtype));
+    if !slow {
+        return Ok(None);
+    }
+    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(ct.tensor_infos.len());
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let qt = ct.tensor(reader, name, &Device::Cpu).map_err(model_err)?;
+        let fits = qt.shape().dims().last().is_some_and(|d| d % 32 == 0);
+        let qt = if slow_on_cpu(qt.dtype()) && fits {
+            let f = qt.dequantize(&Device::Cpu).map_err(model_err)?;
+            QTensor::quantize(&f, GgmlDType::Q8_0).map_err(model_err)?
+        } else {
+            qt
+        };
+        tensors.push((name.clone(), qt));
+    }
+    let md: Vec<(&str, &GgufValue)> = ct.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut buf = Cursor::new(Vec::new());
+    gguf_file::write(&mut buf, &md, &refs).map_err(model_err)?;
+    drop(tensors);
+    buf.set_position(0);
+    let ct2 = Content::read(&mut buf).map_err(model_err)?;
+    Ok(Some((ct2, buf)))
+}
+
+/// Which device to run on.
+pub fn default_device() -> Result<Device, PolicyError> {
+    #[cfg(feature = "cuda")]
+    {
+        Device::new_cuda(0).map_err(|e| PolicyError::Load(format!("CUDA device 0: {e}")))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Ok(Device::Cpu)
+    }
+}
+
+impl CandlePolicy {
+    /// Loads a GGUF model (architecture `llama` or `qwen2`) onto `device`,
+    /// with one worker.
+    pub fn load(path: &Path, device: Device) -> Result<Self, PolicyError> {
+        Self::load_with_workers(path, device, 1)
+    }
+
+    /// Loads a GGUF model with `workers` copies sharing the weights, so that
+    /// that many turns run at once (Llama family; Qwen2 gets one). On CPU,
+    /// run candle single-threaded (`CANDLE_NUM_THREADS=1`) and use one worker
+    /// per core: candle's spinning thread barrier collapses on a busy
+    /// machine, independent workers do not.
+    pub fn load_with_workers(path: &Path, device: Device, workers: usize) -> Result<Self, PolicyError> {
+        let version = sha256_file(path)?;
+        let file = File::open(path).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
+        let mut reader = BufReader::new(file);
+        let ct = Content::read(&mut reader).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
+        let arch = md(&ct, "general.architecture")?.to_string().map_err(model_err)?.clone();
+        let tok_model = md(&ct, "tokenizer.ggml.model")?.to_string().map_err(model_err)?.clone();
+        if tok_model != "gpt2" {
+            return Err(PolicyError::Load(tokenizer::TokenizerError::Unsupported(tok_model).to_string()));
+        }
+        let tokens = md_strings(&ct, "tokenizer.ggml.tokens")?;
+        let merges = md_strings(&ct, "tokenizer.ggml.merges").unwrap_or_default();
+        let types: Vec<i32> = ct
+            .metadata
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.to_vec().ok())
+            .map(|v| v.iter().map(|t| t.to_i32().unwrap_or(1)).collect())
+            .unwrap_or_default();
+        let pre = ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let individual_digits = matches!(pre.as_str(), "smollm" | "smaug-bpe" | "deepseek-llm");
+        let tokenizer = Tokenizer::new(tokens, &types, &merges, individual_digits);
+        let token_text = |id: Option<u32>| id.map(|i| tokenizer.decode(&[i], true)).unwrap_or_default();
+        let eos = md_u32(&ct, "tokenizer.ggml.eos_token_id");
+        let bos_id = md_u32(&ct, "tokenizer.ggml.bos_token_id");
+        let add_bos = ct.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
+        let template_src = ct
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_else(|| CHATML.to_owned());
+        let template = ChatTemplate::new(&template_src, &token_text(bos_id), &token_text(eos))
+            .map_err(|e| PolicyError::Load(format!("chat template: {e}")))?;
+        let mut stop_ids: Vec<u32> = eos.into_iter().collect();
+        stop_ids.extend(md_u32(&ct, "tokenizer.ggml.eot_token_id"));
+        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>"] {
+            stop_ids.extend(tokenizer.token_id(name));
+        }
+        stop_ids.sort_unstable();
+        stop_ids.dedup();
+        let ctx_key = format!("{arch}.context_length");
+        let context = md_u32(&ct, &ctx_key).map(|c| c as usize).unwrap_or(4096);
+        if arch != "llama" && arch != "qwen2" {
+            return Err(PolicyError::Load(format!(
+                "unsupported architecture `{arch}` (llama and qwen2 families are supported)"
+            )));
+        }
+        let repacked = if device.is_cpu() { requantize_for_cpu(&ct, &mut reader)? } else { None };
+        let requantized = repacked.is_some();
+        let model = match repacked {
+            Some((ct2, mut mem)) => load_arch(&arch, ct2, &mut mem, &device)?,
+            None => load_arch(&arch, ct, &mut reader, &device)?,
+        };
+        let context = context.min(quantized_llama::MAX_SEQ_LEN);
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let engine =
+            Engine { tokenizer, template, stop_ids, bos: if add_bos { bos_id } else { None }, context, device };
+        let mut models = Vec::with_capacity(workers.max(1));
+        while models.len() + 1 < workers.max(1) {
+            match model.share() {
+                Some(m) => models.push(m),
+                None => break,
+            }
+        }
+        models.push(model);
+        let workers = Workers { free: Mutex::new(models), returned: Condvar::new() };
+        // The id says when the weights were rewritten for the CPU kernels.
+        let id = if requantized { format!("candle:{file_name}+cpu-q8_0") } else { format!("candle:{file_name}") };
+        Ok(CandlePolicy { engine: Arc::new(engine), workers: Arc::new(workers), id, version })
+    }
+
+    /// Runs `f` with a free model worker (blocking until one is free).
+    fn with_model<T>(&self, f: impl FnOnce(&Engine, &mut Model) -> Result<T, PolicyError>) -> Result<T, PolicyError> {
+        let poisoned = || PolicyError::Model("model workers poisoned".into());
+        let mut model = {
+            let mut free = self.workers.free.lock().map_err(|_| poisoned())?;
+            loop {
+                if let Some(m) = free.pop() {
+                    break m;
+                }
+                free = self.workers.returned.wait(free).map_err(|_| poisoned())?;
+            }
+        };
+        let out = f(&self.engine, &mut model);
+        self.workers.free.lock().map_err(|_| poisoned())?.push(model);
+        self.workers.returned.notify_one();
+        out
+    }
+
+    /// Renders and tokenizes a conversation as the model would see it.
+    pub fn prompt_ids(&self, request: &PolicyRequest) -> Result<Vec<u32>, PolicyError> {
+        self.engine.prompt_ids(request)
+    }
+
+    /// Re-scores `completion` after `prompt` from a fresh cache, one token at
+    /// a time: the raw logprob of each completion token. Used to check the
+    /// sampler's recorded logprobs.
+    pub fn rescore(&self, prompt: &[u32], completion: &[u32]) -> Result<Vec<f32>, PolicyError> {
+        self.with_model(|engine, model| engine.rescore(model, prompt, completion))
+    }
+
+    /// Generates one turn synchronously (the [`Policy`] impl runs this on a
+    /// blocking thread).
+    pub fn generate(&self, request: &PolicyRequest) -> Result<Completion, PolicyError> {
+        self.with_model(|engine, model| engine.generate(model, request))
+    }
+}
+
+impl Engine {
+    fn rescore(&self, model: &mut Model, prompt: &[u32], completion: &[u32]) -> Result<Vec<f32>, PolicyError> {
+        let engine = self;
+        let all: Vec<u32> = prompt.iter().chain(completion).copied().collect();
+        let mut out = Vec::with_capacity(completion.len());
+        for (pos, tok) in all.iter().enumerate().take(all.len().saturating_sub(1)) {
+            let logits = model.forward(&[*tok], pos, &engine.device).map_err(model_err)?;
+            if pos + 1 >= prompt.len() {
+                let next = all[pos + 1] as usize;
+                let lp = log_softmax(&logits);
+                out.push(lp.get(next).copied().unwrap_or(f32::NEG_INFINITY));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn load_arch<R: Read + Seek>(arch: &str, ct: Content, reader: &mut R, device: &Device) -> Result<Model, PolicyError> {
+    Ok(if arch == "qwen2" {
+        Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(ct, reader, device).map_err(model_err)?)
+    } else {
+        Model::Llama(quantized_llama::ModelWeights::from_gguf(ct, reader, device).map_err(model_err)?)
+    })
+}
+
+impl Engine {
+    fn prompt_ids(&self, request: &PolicyRequest) -> Result<Vec<u32>, PolicyError> {
+        let text = self
+            .template
+            .render(&request.messages, &request.tools)
+            .map_err(|e| PolicyError::Model(format!("chat template: {e}")))?;
+        let mut ids: Vec<u32> = self.bos.into_iter().collect();
+        ids.extend(self.tokenizer.encode(&text));
+        Ok(ids)
+    }
+
+    fn generate(&self, model: &mut Model, request: &PolicyRequest) -> Result<Completion, PolicyError> {
+        let prompt = self.prompt_ids(request)?;
+        if prompt.is_empty() || prompt.len() >= self.context {
+            return Err(PolicyError::ContextOverflow { prompt: prompt.len(), context: self.context });
+        }
+        let max_new = (request.sampling.max_tokens as usize).min(self.context - prompt.len());
+        let mut rng = Rng::new(request.seed);
+        let mut ids: Vec<u32> = Vec::with_capacity(max_new);
+        let mut logprobs: Vec<f32> = Vec::with_capacity(max_new);
+        let mut finish = "length";
+        let mut stop_at: Option<usize> = None;
+        let mut logits = model.forward(&prompt, 0, &self.device).map_err(model_err)?;
+        let mut pos = prompt.len();
+        while ids.len() < max_new {
+            let lp = log_softmax(&logits);
+            let tok = sample(&logits, &request.sampling, &mut rng);
+            ids.push(tok);
+            logprobs.push(lp.get(tok as usize).copied().unwrap_or(f32::NEG_INFINITY));
+            if self.stop_ids.contains(&tok) {
+                finish = "stop";
+                break;
+            }
+            if !request.sampling.stop.is_empty() {
+                let text = self.tokenizer.decode(&ids, false);
+                if let Some(at) = request.sampling.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                    stop_at = Some(at);
+                    finish = "stop";
+                    break;
+                }
+            }
+            if ids.len() >= max_new {
+                break;
+            }
+            logits = model.forward(&[tok], pos, &self.device).map_err(model_err)?;
+            pos += 1;
+        }
+        let mut text = self.tokenizer.decode(&ids, false);
+        if let Some(at) = stop_at {
+            text.truncate(at);
+        }
+        let message = parse_tool_calls(&text, request.seed);
+        let finish_reason = if message.tool_calls.is_empty() { finish } else { "tool_calls" };
+        Ok(Completion {
+            message,
+            prompt_token_ids: prompt,
+            completion_tokens: ids.len() as u64,
+            token_ids: ids,
+            logprobs,
+            finish_reason: finish_reason.to_owned(),
+            attempts: 1,
+        })
+    }
+}
+
+/// Log-softmax in f64 accumulation.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let lse = max as f64 + sum.ln();
+    logits.iter().map(|&l| (l as f64 - lse) as f32).collect()
+}
+
+/// Samples a token: greedy at temperature 0, else softmax(logits / T)
+/// restricted to the smallest top-p nucleus.
+pub fn sample(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
+    let argmax = || {
+        logits
+            .iter()
+            .enumerate()
+            .fold((0usize, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best })
+            .0 as u32
+    };
+    if sampling.temperature <= 0.0 {
+        return argmax();
+    }
+    let t = sampling.temperature;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let mut probs: Vec<(u32, f64)> =
+        logits.iter().enumerate().map(|(i, &l)| (i as u32, ((l as f64 - max) / t).exp())).collect();
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    if !(total.is_finite() && total > 0.0) {
+        return argmax();
+    }
+    let top_p = sampling.top_p;
+    let mass = if top_p < 1.0 {
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut acc = 0.0;
+        let mut keep = probs.len();
+        for (i, p) in probs.iter().enumerate() {
+            acc += p.1 / total;
+            if acc >= top_p {
+                keep = i + 1;
+                break;
+            }
+        }
+        probs.truncate(keep.max(1));
+        probs.iter().map(|p| p.1).sum()
+    } else {
+        total
+    };
+    let mut u = rng.unit_f64() * mass;
+    for (id, p) in &probs {
+        if u < *p {
+            return *id;
+        }
+        u -= p;
+    }
+    probs.last().map(|p| p.0).unwrap_or(0)
+}
+
+impl Policy for CandlePolicy {
+    fn describe(&self) -> PolicyRef {
+        PolicyRef {
+            id: self.id.clone(),
+            version: self.version.clone(),
+            logprobs: LogprobConvention::Raw,
+            sampling: Sampling::default(),
+        }
+    }
+
+    async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.generate(&request))
+            .await
+            .map_err(|e| PolicyError::Model(format!("generation panicked: {e}")))?
+    }
+}
+
+/// Where the embedded default model (SmolLM2-135M-Instruct, fetched by
+/// `scripts/fetch-model.sh`) is looked for: `$ENVHUB_MODELS`, then
+/// `.cache/models/` under the current directory and its ancestors.
+pub fn smollm2_path() -> Option<PathBuf> {
+    const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    if let Some(dir) = std::env::var_os("ENVHUB_MODELS") {
+        let p = PathBuf::from(dir).join(FILE);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors().map(|d| d.join(".cache/models").join(FILE)).find(|p| p.is_file())
+}

@@ -1,0 +1,61 @@
+//! Policies: what writes the assistant turns.
+//!
+//! One trait, [`Policy`], with two real implementations: [`OpenAiPolicy`]
+//! (any OpenAI-compatible server: vLLM, SGLang, llama.cpp, OpenAI) and, with
+//! the `candle` feature, [`CandlePolicy`] (a GGUF model in-process).
+
+use std::future::Future;
+
+use envhub_sdk::{Message, Tool};
+
+use crate::error::PolicyError;
+use crate::trajectory::{PolicyRef, Sampling};
+
+#[cfg(feature = "candle")]
+pub mod candle;
+pub mod openai;
+
+#[cfg(feature = "candle")]
+pub use candle::CandlePolicy;
+pub use openai::{OpenAiConfig, OpenAiPolicy};
+
+/// One request for an assistant turn.
+#[derive(Clone, Debug)]
+pub struct PolicyRequest {
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// Tools the policy may call.
+    pub tools: Vec<Tool>,
+    /// Sampling parameters.
+    pub sampling: Sampling,
+    /// Seed for this turn's sampling (derived from the run seed, group, sample and turn).
+    pub seed: u64,
+}
+
+/// An assistant turn and what the policy reports about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// The assistant message (content and/or tool calls).
+    pub message: Message,
+    /// Prompt token ids, when reported.
+    pub prompt_token_ids: Vec<u32>,
+    /// Sampled token ids, when reported.
+    pub token_ids: Vec<u32>,
+    /// Per-token logprobs of the sampled tokens, when reported.
+    pub logprobs: Vec<f32>,
+    /// `stop`, `length` or `tool_calls`.
+    pub finish_reason: String,
+    /// Completion tokens (from `token_ids` or the server's usage figures).
+    pub completion_tokens: u64,
+    /// Attempts it took (1 without retries).
+    pub attempts: u32,
+}
+
+/// Something that writes assistant turns.
+pub trait Policy: Send + Sync + 'static {
+    /// Identity, version, logprob convention (sampling is filled in by the runner).
+    fn describe(&self) -> PolicyRef;
+
+    /// Writes the next assistant turn.
+    fn complete(&self, request: PolicyRequest) -> impl Future<Output = Result<Completion, PolicyError>> + Send;
+}

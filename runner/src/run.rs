@@ -1,0 +1,426 @@
+//! The rollout loop: tasks drawn from weighted environments, a group of
+//! concurrent rollouts per task, each alternating policy turns and
+//! environment steps until `done` or the turn limit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use envhub_sandbox::SandboxError;
+use envhub_sdk::{Rng, TaskSource};
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::env::EnvHandle;
+use crate::error::{PolicyError, RunnerError};
+use crate::policy::{Policy, PolicyRequest};
+use crate::trajectory::{
+    ErrorRecord, Finish, PolicyRef, Sampling, TRAJECTORY_FORMAT, TaskRef, Timings, Trajectory, Turn, assign_advantages,
+};
+
+/// One environment of a run and how often to draw from it.
+#[derive(Clone)]
+pub struct EnvSpec {
+    /// The environment.
+    pub handle: EnvHandle,
+    /// Mixing weight (relative; > 0).
+    pub weight: f64,
+    /// Split to draw tasks from.
+    pub split: String,
+    /// First task index.
+    pub start_index: u64,
+    /// Environment arguments passed to `reset`.
+    pub config: Map<String, Value>,
+    /// Inline tasks (bring-your-own data, in the environment's inline task
+    /// schema); when non-empty they are used in order instead of `split`.
+    pub inline: Vec<Value>,
+}
+
+impl EnvSpec {
+    /// Draws from `split` of `handle` with weight 1, from index 0.
+    pub fn new(handle: EnvHandle, split: impl Into<String>) -> Self {
+        EnvSpec { handle, weight: 1.0, split: split.into(), start_index: 0, config: Map::new(), inline: Vec::new() }
+    }
+}
+
+/// Settings of a run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Run id, recorded on every trajectory.
+    pub run_id: String,
+    /// Number of tasks (groups).
+    pub tasks: u64,
+    /// Rollouts per task.
+    pub group_size: u32,
+    /// Turn limit (the environment's own `max_turns` also applies).
+    pub max_turns: Option<u32>,
+    /// Most rollouts in flight at once.
+    pub concurrency: usize,
+    /// Run seed: task draws, reset seeds and sampling seeds derive from it.
+    pub seed: u64,
+    /// Sampling parameters.
+    pub sampling: Sampling,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            run_id: "run".into(),
+            tasks: 1,
+            group_size: 4,
+            max_turns: None,
+            concurrency: 16,
+            seed: 0,
+            sampling: Sampling::default(),
+        }
+    }
+}
+
+/// What a run did, in figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunSummary {
+    /// Groups completed.
+    pub groups: u64,
+    /// Trajectories completed.
+    pub trajectories: u64,
+    /// Trajectories with a reward.
+    pub scored: u64,
+    /// Trajectories with at least one error.
+    pub failed: u64,
+    /// Mean final reward over scored trajectories.
+    pub mean_reward: f64,
+    /// Policy turns taken.
+    pub turns: u64,
+    /// Completion tokens generated.
+    pub tokens: u64,
+}
+
+/// One planned group: which environment and task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupPlan {
+    /// Group number.
+    pub group: u64,
+    /// Index into the run's environments.
+    pub env: usize,
+    /// The task.
+    pub source: TaskSource,
+    /// The reset seed shared by the group's rollouts.
+    pub seed: u64,
+}
+
+/// Draws `config.tasks` groups from the environments by weight, reproducibly
+/// from the run seed. Each environment's tasks are taken in index order from
+/// its `start_index`, wrapping around finite splits.
+pub fn plan(envs: &[EnvSpec], config: &RunConfig) -> Result<Vec<GroupPlan>, RunnerError> {
+    if envs.is_empty() {
+        return Err(RunnerError::Config("no environments".into()));
+    }
+    if config.group_size == 0 {
+        return Err(RunnerError::Config("group size must be at least 1".into()));
+    }
+    let total: f64 = envs.iter().map(|e| e.weight).sum();
+    if envs.iter().any(|e| !(e.weight.is_finite() && e.weight > 0.0)) || total <= 0.0 {
+        return Err(RunnerError::Config("environment weights must be positive numbers".into()));
+    }
+    for e in envs.iter().filter(|e| e.inline.is_empty()) {
+        if !e.handle.info.splits.contains_key(&e.split) {
+            let known: Vec<_> = e.handle.info.splits.keys().cloned().collect();
+            return Err(RunnerError::Config(format!(
+                "environment `{}` has no split `{}` (it has: {})",
+                e.handle.env_ref.name,
+                e.split,
+                known.join(", ")
+            )));
+        }
+    }
+    let mut rng = Rng::derive(config.seed, &[b"plan"]);
+    let mut next = vec![0u64; envs.len()];
+    let mut out = Vec::with_capacity(config.tasks as usize);
+    for group in 0..config.tasks {
+        let mut x = rng.unit_f64() * total;
+        let mut env = envs.len() - 1;
+        for (i, e) in envs.iter().enumerate() {
+            if x < e.weight {
+                env = i;
+                break;
+            }
+            x -= e.weight;
+        }
+        let spec = &envs[env];
+        let mut index = spec.start_index + next[env];
+        next[env] += 1;
+        let source = if spec.inline.is_empty() {
+            if let Some(Some(n)) = spec.handle.info.splits.get(&spec.split)
+                && *n > 0
+            {
+                index %= n;
+            }
+            TaskSource::Split { split: spec.split.clone(), index }
+        } else {
+            TaskSource::Inline(spec.inline[(index % spec.inline.len() as u64) as usize].clone())
+        };
+        let seed = Rng::derive(config.seed, &[b"reset", &group.to_le_bytes()]).next_u64();
+        out.push(GroupPlan { group, env, source, seed });
+    }
+    Ok(out)
+}
+
+/// Runs `config.tasks` groups and sends each finished group (advantages
+/// assigned) to `sink` as soon as it completes. Every rollout yields a
+/// trajectory, failed or not: none is dropped. Stops early (returning what
+/// was done) if the receiver is closed.
+pub async fn run<P: Policy>(
+    policy: Arc<P>,
+    envs: Vec<EnvSpec>,
+    config: RunConfig,
+    sink: mpsc::Sender<Vec<Trajectory>>,
+) -> Result<RunSummary, RunnerError> {
+    let plans = plan(&envs, &config)?;
+    let mut policy_ref = policy.describe();
+    policy_ref.sampling = config.sampling.clone();
+    let envs = Arc::new(envs);
+    let config = Arc::new(config);
+    let rollouts = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // Enough groups in flight to keep the rollout slots busy, few enough that
+    // groups finish in order of start.
+    let groups_in_flight = Arc::new(Semaphore::new(config.concurrency.max(1).div_ceil(config.group_size as usize) + 1));
+    let mut set = JoinSet::new();
+    let mut summary = RunSummary::default();
+    let mut reward_sum = 0.0;
+    let mut plans = plans.into_iter();
+    loop {
+        // Keep spawning while there is room; otherwise collect one result.
+        let spawn_next = if let Ok(permit) = groups_in_flight.clone().try_acquire_owned() {
+            match plans.next() {
+                Some(plan) => {
+                    let (policy, envs, config, rollouts, policy_ref) =
+                        (policy.clone(), envs.clone(), config.clone(), rollouts.clone(), policy_ref.clone());
+                    set.spawn(async move {
+                        let g = run_group(policy, &envs, &config, &rollouts, &policy_ref, plan).await;
+                        drop(permit);
+                        g
+                    });
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        if spawn_next {
+            continue;
+        }
+        let Some(joined) = set.join_next().await else { break };
+        let group = match joined {
+            Ok(g) => g,
+            Err(e) => return Err(RunnerError::Sink(format!("a group task panicked: {e}"))),
+        };
+        summary.groups += 1;
+        for t in &group {
+            summary.trajectories += 1;
+            summary.turns += t.turns.len() as u64;
+            summary.tokens += t.completion_tokens() as u64;
+            if let Some(r) = t.total() {
+                summary.scored += 1;
+                reward_sum += r;
+            }
+            if !t.errors.is_empty() {
+                summary.failed += 1;
+            }
+        }
+        if sink.send(group).await.is_err() {
+            set.abort_all();
+            break;
+        }
+    }
+    summary.mean_reward = if summary.scored > 0 { reward_sum / summary.scored as f64 } else { 0.0 };
+    Ok(summary)
+}
+
+async fn run_group<P: Policy>(
+    policy: Arc<P>,
+    envs: &[EnvSpec],
+    config: &RunConfig,
+    rollouts: &Arc<Semaphore>,
+    policy_ref: &PolicyRef,
+    plan: GroupPlan,
+) -> Vec<Trajectory> {
+    let spec = &envs[plan.env];
+    let mut set = JoinSet::new();
+    for sample in 0..config.group_size {
+        let (policy, handle, rollouts, policy_ref, plan) =
+            (policy.clone(), spec.handle.clone(), rollouts.clone(), policy_ref.clone(), plan.clone());
+        let (cfg, env_config) = (config.clone(), spec.config.clone());
+        set.spawn(async move {
+            let _permit = rollouts.acquire_owned().await.ok();
+            rollout(&*policy, &handle, &cfg, policy_ref, &plan, sample, env_config).await
+        });
+    }
+    let mut group = Vec::with_capacity(config.group_size as usize);
+    while let Some(joined) = set.join_next().await {
+        if let Ok(t) = joined {
+            group.push(t);
+        }
+    }
+    // A rollout task that panicked (a bug) still yields its trajectory, marked.
+    for sample in 0..config.group_size {
+        if !group.iter().any(|t| t.sample == sample) {
+            let mut t = blank(&spec.handle, config, policy_ref.clone(), &plan, sample, spec.config.clone());
+            t.finish = Finish::EnvError;
+            t.errors.push(ErrorRecord {
+                stage: "runner".into(),
+                kind: "panic".into(),
+                message: "the rollout task panicked".into(),
+                turn: 0,
+            });
+            group.push(t);
+        }
+    }
+    group.sort_by_key(|t| t.sample);
+    assign_advantages(&mut group);
+    group
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+fn env_error(turn: u32, e: &SandboxError) -> ErrorRecord {
+    let kind = match e {
+        SandboxError::Guest(g) => g.kind.as_str(),
+        other => other.kind(),
+    };
+    ErrorRecord { stage: "env".into(), kind: kind.into(), message: e.to_string(), turn }
+}
+
+fn policy_error(turn: u32, e: &PolicyError) -> ErrorRecord {
+    ErrorRecord { stage: "policy".into(), kind: e.kind().into(), message: e.to_string(), turn }
+}
+
+/// A trajectory with nothing done yet.
+fn blank(
+    env: &EnvHandle,
+    config: &RunConfig,
+    policy_ref: PolicyRef,
+    plan: &GroupPlan,
+    sample: u32,
+    env_config: Map<String, Value>,
+) -> Trajectory {
+    Trajectory {
+        format: TRAJECTORY_FORMAT,
+        run_id: config.run_id.clone(),
+        group: plan.group,
+        sample,
+        env: env.env_ref.clone(),
+        task: TaskRef { source: plan.source.clone(), task_id: String::new(), seed: plan.seed, config: env_config },
+        policy: policy_ref,
+        prompt: Vec::new(),
+        tools: Vec::new(),
+        turns: Vec::new(),
+        reward: None,
+        advantage: None,
+        metrics: Default::default(),
+        finish: Finish::MaxTurns,
+        errors: Vec::new(),
+        timings: Timings::default(),
+    }
+}
+
+/// Runs one rollout of `plan` as sample `sample`. Never fails: errors end
+/// the rollout and are recorded on the trajectory.
+pub async fn rollout<P: Policy + ?Sized>(
+    policy: &P,
+    env: &EnvHandle,
+    config: &RunConfig,
+    policy_ref: PolicyRef,
+    plan: &GroupPlan,
+    sample: u32,
+    env_config: Map<String, Value>,
+) -> Trajectory {
+    let start = Instant::now();
+    let mut t = blank(env, config, policy_ref, plan, sample, env_config);
+    let t_reset = Instant::now();
+    let reset = env.reset(plan.source.clone(), plan.seed, t.task.config.clone()).await;
+    t.timings.env_ms += ms(t_reset);
+    let reset = match reset {
+        Ok(r) => r,
+        Err(e) => {
+            t.errors.push(env_error(0, &e));
+            t.finish = Finish::EnvError;
+            t.timings.total_ms = ms(start);
+            return t;
+        }
+    };
+    t.task.task_id = reset.task_id;
+    t.prompt = reset.messages.clone();
+    t.tools = reset.tools.clone();
+    let mut conversation = reset.messages;
+    let mut state = reset.state;
+    let max_turns = config.max_turns.unwrap_or(u32::MAX).min(env.info.max_turns.max(1));
+    let mut rng = Rng::derive(config.seed, &[b"sample", &plan.group.to_le_bytes(), &sample.to_le_bytes()]);
+    for turn in 0..max_turns {
+        let request = PolicyRequest {
+            messages: conversation.clone(),
+            tools: t.tools.clone(),
+            sampling: config.sampling.clone(),
+            seed: rng.next_u64(),
+        };
+        let t_policy = Instant::now();
+        let completion = policy.complete(request).await;
+        let policy_ms = ms(t_policy);
+        t.timings.policy_ms += policy_ms;
+        let completion = match completion {
+            Ok(c) => c,
+            Err(e) => {
+                t.errors.push(policy_error(turn, &e));
+                t.finish = Finish::PolicyError;
+                break;
+            }
+        };
+        let t_env = Instant::now();
+        let step = env.step(state.clone(), completion.message.clone()).await;
+        let env_ms = ms(t_env);
+        t.timings.env_ms += env_ms;
+        let step = match step {
+            Ok(s) => s,
+            Err(e) => {
+                t.errors.push(env_error(turn, &e));
+                t.finish = Finish::EnvError;
+                break;
+            }
+        };
+        let loss_mask = if completion.token_ids.is_empty() {
+            Vec::new()
+        } else {
+            let mut m = vec![0u8; completion.prompt_token_ids.len()];
+            m.resize(m.len() + completion.token_ids.len(), 1);
+            m
+        };
+        conversation.push(completion.message.clone());
+        conversation.extend(step.messages.iter().cloned());
+        state = step.state;
+        t.reward = Some(step.reward.clone());
+        t.metrics = step.metrics.clone();
+        t.turns.push(Turn {
+            action: completion.message,
+            observation: step.messages,
+            prompt_token_ids: completion.prompt_token_ids,
+            token_ids: completion.token_ids,
+            logprobs: completion.logprobs,
+            loss_mask,
+            finish_reason: completion.finish_reason,
+            reward: step.reward,
+            done: step.done,
+            metrics: step.metrics,
+            attempts: completion.attempts,
+            policy_ms,
+            env_ms,
+        });
+        if step.done {
+            t.finish = Finish::Done;
+            break;
+        }
+    }
+    t.timings.total_ms = ms(start);
+    t
+}
