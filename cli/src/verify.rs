@@ -28,15 +28,26 @@ pub struct Args {
 /// Runs `envhub verify`.
 pub fn run(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    // Candidate packages: --env, then each recorded source that exists.
+    // Candidate packages: --env, then for each recorded environment the
+    // package with its digest in the local pull cache, then its recorded
+    // source if that still exists.
     let mut candidates: Vec<String> = args.envs.clone();
+    let mut add = |c: String| {
+        if !candidates.contains(&c) {
+            candidates.push(c);
+        }
+    };
     for line in text.lines() {
-        if let Ok(t) = serde_json::from_str::<Trajectory>(line)
-            && let Some(src) = t.env.source
-            && Path::new(&src).exists()
-            && !candidates.contains(&src)
+        let Ok(t) = serde_json::from_str::<Trajectory>(line) else { continue };
+        if let Ok(cached) = crate::hub::pull::cache_path(&t.env.digest)
+            && cached.is_file()
         {
-            candidates.push(src);
+            add(cached.display().to_string());
+        }
+        if let Some(src) = t.env.source
+            && Path::new(&src).exists()
+        {
+            add(src);
         }
     }
     let sandbox = crate::home::sandbox()?;

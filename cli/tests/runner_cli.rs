@@ -117,6 +117,54 @@ fn run_then_verify_then_catch_an_edit() {
 }
 
 #[test]
+fn verify_finds_pulled_packages_by_digest_in_the_cache() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    // Run from a copy of the package that is gone by the time we verify, as a
+    // package pulled from a hub is known by its digest, not its path.
+    let bytes = std::fs::read(math_package()).expect("package");
+    let gone = dir.path().join("moved.envpkg");
+    std::fs::write(&gone, &bytes).expect("copy");
+    let url = mock_server();
+    let out_file = dir.path().join("t.jsonl");
+    let out = envhub(
+        home.path(),
+        &[
+            "run",
+            gone.to_str().expect("utf-8"),
+            "--policy",
+            &url,
+            "--tasks",
+            "2",
+            "--group-size",
+            "2",
+            "--split",
+            "arithmetic-easy",
+            "--out",
+            out_file.to_str().expect("utf-8"),
+            "--quiet",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&gone).expect("remove");
+    let missing = envhub(home.path(), &["verify", out_file.to_str().expect("utf-8")]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("missing_package"));
+
+    // The pull cache: $ENVHUB_HOME/packages/sha256/<hex>.envpkg.
+    let first: Value =
+        serde_json::from_str(std::fs::read_to_string(&out_file).expect("trajectories").lines().next().expect("a line"))
+            .expect("json");
+    let hex = first["env"]["digest"].as_str().and_then(|d| d.strip_prefix("sha256:")).expect("digest").to_owned();
+    let cache = home.path().join("packages/sha256");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    std::fs::write(cache.join(format!("{hex}.envpkg")), &bytes).expect("cache");
+    let ok = envhub(home.path(), &["verify", out_file.to_str().expect("utf-8")]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("verified 4/4"));
+}
+
+#[test]
 fn eval_prints_pass_at_k_and_writes_metadata() {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
