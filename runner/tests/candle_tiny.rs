@@ -140,7 +140,9 @@ fn sampled_logprobs_match_a_fresh_rescoring() {
         if finish == "length" {
             assert_eq!(c.token_ids.len(), 24);
         } else {
-            assert_eq!(*c.token_ids.last().unwrap(), 258, "stopped on <|im_end|>");
+            // The weights are random, so either stop token may come first.
+            let last = *c.token_ids.last().unwrap();
+            assert!(last == 258 || last == 256, "stopped on <|im_end|> or <|endoftext|>, not {last}");
         }
     }
 }
