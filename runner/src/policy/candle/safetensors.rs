@@ -17,7 +17,7 @@ use crate::error::PolicyError;
 /// A non-quantized model with its KV cache.
 #[derive(Clone)]
 pub(crate) enum SafetensorsModel {
-    Llama { model: llama::Llama, cache: llama::Cache, fresh: llama::Cache },
+    Llama { model: Box<llama::Llama>, cache: llama::Cache, fresh: Box<llama::Cache> },
     Qwen2 { model: qwen2::Model, lm_head: Linear },
 }
 
@@ -28,7 +28,7 @@ impl SafetensorsModel {
         match self {
             SafetensorsModel::Llama { model, cache, fresh } => {
                 if pos == 0 {
-                    *cache = fresh.clone();
+                    *cache = (**fresh).clone();
                 }
                 model.forward(x, pos, cache)
             }
@@ -151,7 +151,10 @@ pub(crate) fn load_dir(dir: &Path, device: &Device) -> Result<Loaded, PolicyErro
         let cfg = cfg.into_config(false);
         let model = llama::Llama::load(vb, &cfg).map_err(|e| load_err(dir, e))?;
         let fresh = llama::Cache::new(true, dtype, &cfg, device).map_err(|e| load_err(dir, e))?;
-        (SafetensorsModel::Llama { model, cache: fresh.clone(), fresh }, cfg.max_position_embeddings)
+        (
+            SafetensorsModel::Llama { model: Box::new(model), cache: fresh.clone(), fresh: Box::new(fresh) },
+            cfg.max_position_embeddings,
+        )
     } else {
         let cfg: qwen2::Config = serde_json::from_value(config.clone()).map_err(cfg_err)?;
         let model = qwen2::Model::new(&cfg, vb.clone()).map_err(|e| load_err(dir, e))?;
