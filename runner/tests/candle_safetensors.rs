@@ -28,8 +28,13 @@ fn randn(shape: &[usize], std: f32) -> Tensor {
     Tensor::randn(0f32, std, shape, &Device::Cpu).unwrap()
 }
 
-/// Writes a tiny Llama model directory and returns the tokenizer.json text.
+/// Writes a tiny Llama (or, with `qwen2`, Qwen2 with tied embeddings and
+/// q/k/v biases) model directory and returns the tokenizer.json text.
 fn write_tiny_dir(dir: &std::path::Path) -> String {
+    write_tiny(dir, false)
+}
+
+fn write_tiny(dir: &std::path::Path, qwen2: bool) -> String {
     let map = bytes_to_unicode();
     let g = |b: u8| map[b as usize].to_string();
     let mut tokens: Vec<String> = map.iter().map(|c| c.to_string()).collect();
@@ -67,13 +72,28 @@ fn write_tiny_dir(dir: &std::path::Path) -> String {
         "tie_word_embeddings": false, "bos_token_id": vocab_size - 3, "eos_token_id": vocab_size - 1,
         "torch_dtype": "float32",
     });
+    let config = if qwen2 {
+        let mut c = config;
+        c["architectures"] = json!(["Qwen2ForCausalLM"]);
+        c["model_type"] = json!("qwen2");
+        c["tie_word_embeddings"] = json!(true);
+        c["sliding_window"] = json!(512);
+        c["max_window_layers"] = json!(LAYERS);
+        c["use_sliding_window"] = json!(false);
+        c["hidden_act"] = json!("silu");
+        c
+    } else {
+        config
+    };
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let head_dim = HIDDEN / HEADS;
     let ones = |n: usize| Tensor::ones(n, DType::F32, &Device::Cpu).unwrap();
     let mut t: HashMap<String, Tensor> = HashMap::new();
     t.insert("model.embed_tokens.weight".into(), randn(&[vocab_size, HIDDEN], 1.0));
     t.insert("model.norm.weight".into(), ones(HIDDEN));
-    t.insert("lm_head.weight".into(), randn(&[vocab_size, HIDDEN], 0.3));
+    if !qwen2 {
+        t.insert("lm_head.weight".into(), randn(&[vocab_size, HIDDEN], 0.3));
+    }
     for l in 0..LAYERS {
         let p = format!("model.layers.{l}");
         t.insert(format!("{p}.self_attn.q_proj.weight"), randn(&[HIDDEN, HIDDEN], 0.2));
@@ -84,6 +104,11 @@ fn write_tiny_dir(dir: &std::path::Path) -> String {
         t.insert(format!("{p}.mlp.up_proj.weight"), randn(&[FF, HIDDEN], 0.2));
         t.insert(format!("{p}.mlp.down_proj.weight"), randn(&[HIDDEN, FF], 0.2));
         t.insert(format!("{p}.input_layernorm.weight"), ones(HIDDEN));
+        if qwen2 {
+            t.insert(format!("{p}.self_attn.q_proj.bias"), randn(&[HIDDEN], 0.1));
+            t.insert(format!("{p}.self_attn.k_proj.bias"), randn(&[KV_HEADS * head_dim], 0.1));
+            t.insert(format!("{p}.self_attn.v_proj.bias"), randn(&[KV_HEADS * head_dim], 0.1));
+        }
         t.insert(format!("{p}.post_attention_layernorm.weight"), ones(HIDDEN));
     }
     candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
@@ -100,9 +125,18 @@ fn request(seed: u64, temperature: f64) -> PolicyRequest {
 }
 
 #[test]
-fn a_safetensors_directory_samples_and_rescores() {
+fn a_safetensors_llama_directory_samples_and_rescores() {
+    samples_and_rescores(false);
+}
+
+#[test]
+fn a_safetensors_qwen2_directory_samples_and_rescores() {
+    samples_and_rescores(true);
+}
+
+fn samples_and_rescores(qwen2: bool) {
     let dir = tempfile::tempdir().unwrap();
-    write_tiny_dir(dir.path());
+    write_tiny(dir.path(), qwen2);
     let policy = CandlePolicy::load(dir.path(), Device::Cpu).unwrap();
     let described = policy.describe();
     assert_eq!(described.logprobs, LogprobConvention::Raw);
@@ -127,6 +161,14 @@ fn a_safetensors_directory_samples_and_rescores() {
         for (i, (a, b)) in c.logprobs.iter().zip(&again).enumerate() {
             assert!((a - b).abs() < 1e-3, "seed {seed} token {i}: sampled {a}, rescored {b}");
         }
+        // ... and so does one forward pass over the whole sequence (the last
+        // sampled token, scored after a single prefill).
+        let mut all = c.prompt_token_ids.clone();
+        all.extend(&c.token_ids[..c.token_ids.len() - 1]);
+        let last = *c.token_ids.last().unwrap() as usize;
+        let one_pass = policy.next_logprobs(&all).unwrap()[last];
+        let sampled = *c.logprobs.last().unwrap();
+        assert!((one_pass - sampled).abs() < 1e-3, "seed {seed}: sampled {sampled}, one pass {one_pass}");
         let finish = c.finish_reason.as_str();
         if finish == "length" {
             assert_eq!(c.token_ids.len(), 24);

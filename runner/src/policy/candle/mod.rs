@@ -353,6 +353,15 @@ impl CandlePolicy {
         self.with_model(|engine, model| engine.rescore(model, prompt, completion))
     }
 
+    /// The raw next-token logprobs after `ids`, from one forward pass over
+    /// all of them from a fresh cache.
+    pub fn next_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, PolicyError> {
+        if ids.is_empty() {
+            return Err(PolicyError::Model("no tokens to score".into()));
+        }
+        self.with_model(|engine, model| Ok(log_softmax(&model.forward(ids, 0, &engine.device).map_err(model_err)?)))
+    }
+
     /// Generates one turn synchronously (the [`Policy`] impl runs this on a
     /// blocking thread).
     pub fn generate(&self, request: &PolicyRequest) -> Result<Completion, PolicyError> {
