@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct PolicyArgs {
     /// The policy: `smollm2` (embedded default, fetched by scripts/fetch-model.sh),
-    /// a `.gguf` file (in-process candle), or an OpenAI-compatible base URL
+    /// a `.gguf` file or a safetensors model directory (config.json,
+    /// *.safetensors, tokenizer.json; in-process candle), or an OpenAI-compatible base URL
     /// (`http://127.0.0.1:8000/v1`: vLLM, SGLang, llama.cpp, OpenAI).
     #[arg(long)]
     pub policy: Option<String>,
@@ -114,8 +115,10 @@ pub async fn build_policy(args: &PolicyArgs) -> Result<AnyPolicy> {
     } else {
         PathBuf::from(&spec)
     };
-    if !path.is_file() {
-        bail!("policy `{spec}`: no such file (give smollm2, a .gguf file or an http(s):// URL)");
+    if !path.is_file() && !path.is_dir() {
+        bail!(
+            "policy `{spec}`: no such file or directory (give smollm2, a .gguf file, a safetensors model directory or an http(s):// URL)"
+        );
     }
     let device = envhub_runner::policy::candle::default_device()?;
     let workers = candle_workers(args);

@@ -1,8 +1,10 @@
-//! An in-process policy: a Llama- or Qwen2-family model from a GGUF file,
-//! run by candle (CPU; CUDA with the `cuda` feature).
+//! An in-process policy: a Llama- or Qwen2-family model from a GGUF file
+//! or a Hugging Face safetensors directory, run by candle (CPU; CUDA with
+//! the `cuda` feature). Both sources share one sampling and scoring path.
 //!
 //! The tokenizer and chat template come from the GGUF metadata
-//! (`tokenizer.ggml.*`, `tokenizer.chat_template`; ChatML when absent).
+//! (`tokenizer.ggml.*`, `tokenizer.chat_template`; ChatML when absent), or
+//! from `tokenizer.json` and `tokenizer_config.json` in a directory.
 //! Generation prefills the rendered prompt in one pass, then decodes one
 //! token at a time with the model's KV cache. On CPU, weights in
 //! quantisations that candle runs without SIMD (Q4_1, Q5_0, Q5_1) are
@@ -16,6 +18,7 @@
 //! Sampling is seeded per turn, so a run is reproducible on one machine.
 
 pub mod chat;
+mod safetensors;
 pub mod tokenizer;
 
 use std::fs::File;
@@ -30,31 +33,44 @@ use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use envhub_sdk::Rng;
 
 use self::chat::{CHATML, ChatTemplate, parse_tool_calls};
+use self::safetensors::SafetensorsModel;
 use self::tokenizer::Tokenizer;
 use super::{Completion, Policy, PolicyRequest};
 use crate::error::PolicyError;
 use crate::trajectory::{LogprobConvention, PolicyRef, Sampling};
 
-enum Model {
+/// A quantized model from a GGUF file.
+enum GgufModel {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
 }
 
+/// The two model sources behind the one sampling and scoring path: a
+/// quantized GGUF or a safetensors directory.
+enum Model {
+    Gguf(GgufModel),
+    Safetensors(SafetensorsModel),
+}
+
 impl Model {
-    /// A copy sharing the weights, with its own KV cache (Llama only).
+    /// A copy sharing the weights, with its own KV cache (not for GGUF
+    /// Qwen2).
     fn share(&self) -> Option<Model> {
         match self {
-            Model::Llama(m) => Some(Model::Llama(m.clone())),
-            Model::Qwen2(_) => None,
+            Model::Gguf(GgufModel::Llama(m)) => Some(Model::Gguf(GgufModel::Llama(m.clone()))),
+            Model::Gguf(GgufModel::Qwen2(_)) => None,
+            Model::Safetensors(m) => Some(Model::Safetensors(m.clone())),
         }
     }
 
-    /// Logits (f32) after the last of `ids`, fed at position `pos`.
+    /// Logits (f32) after the last of `ids`, fed at position `pos`
+    /// (position 0 starts from an empty cache).
     fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>, candle_core::Error> {
         let x = Tensor::new(ids, device)?.unsqueeze(0)?;
         let logits = match self {
-            Model::Llama(m) => m.forward(&x, pos)?,
-            Model::Qwen2(m) => m.forward(&x, pos)?,
+            Model::Gguf(GgufModel::Llama(m)) => m.forward(&x, pos)?,
+            Model::Gguf(GgufModel::Qwen2(m)) => m.forward(&x, pos)?,
+            Model::Safetensors(m) => m.forward(&x, pos)?,
         };
         logits.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()
     }
@@ -178,7 +194,8 @@ pub fn default_device() -> Result<Device, PolicyError> {
 }
 
 impl CandlePolicy {
-    /// Loads a GGUF model (architecture `llama` or `qwen2`) onto `device`,
+    /// Loads a GGUF model (architecture `llama` or `qwen2`), or a safetensors
+    /// model directory, onto `device`,
     /// with one worker.
     pub fn load(path: &Path, device: Device) -> Result<Self, PolicyError> {
         Self::load_with_workers(path, device, 1)
@@ -189,7 +206,13 @@ impl CandlePolicy {
     /// run candle single-threaded (`CANDLE_NUM_THREADS=1`) and use one worker
     /// per core: candle's spinning thread barrier collapses on a busy
     /// machine, independent workers do not.
+    ///
+    /// A directory is loaded as a safetensors model (see
+    /// [`CandlePolicy::load_dir_with_workers`]).
     pub fn load_with_workers(path: &Path, device: Device, workers: usize) -> Result<Self, PolicyError> {
+        if path.is_dir() {
+            return Self::load_dir_with_workers(path, device, workers);
+        }
         let version = sha256_file(path)?;
         let file = File::open(path).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
         let mut reader = BufReader::new(file);
@@ -246,6 +269,48 @@ impl CandlePolicy {
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let engine =
             Engine { tokenizer, template, stop_ids, bos: if add_bos { bos_id } else { None }, context, device };
+        // The id says when the weights were rewritten for the CPU kernels.
+        let id = if requantized { format!("candle:{file_name}+cpu-q8_0") } else { format!("candle:{file_name}") };
+        Ok(Self::assemble(engine, model, workers, id, version))
+    }
+
+    /// Loads a Hugging Face safetensors model directory (`config.json` with
+    /// `model_type` llama or qwen2, `model.safetensors` or its shards,
+    /// `tokenizer.json`, optional `tokenizer_config.json`) with `workers`
+    /// copies sharing the weights. The version is the sha256 of the files'
+    /// names and sha256s.
+    pub fn load_dir_with_workers(dir: &Path, device: Device, workers: usize) -> Result<Self, PolicyError> {
+        let loaded = safetensors::load_dir(dir, &device)?;
+        let version = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for f in &loaded.files {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                h.update(format!("{name} {}\n", sha256_file(f)?));
+            }
+            format!("sha256:{}", hex_string(&h.finalize()))
+        };
+        let tokenizer = loaded.tokenizer;
+        let bos_text = loaded.bos_token.unwrap_or_default();
+        let eos_text = loaded.eos_token.unwrap_or_default();
+        let template_src = loaded.chat_template.unwrap_or_else(|| CHATML.to_owned());
+        let template = ChatTemplate::new(&template_src, &bos_text, &eos_text)
+            .map_err(|e| PolicyError::Load(format!("chat template: {e}")))?;
+        let mut stop_ids = loaded.eos_ids;
+        stop_ids.extend(tokenizer.token_id(&eos_text));
+        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>"] {
+            stop_ids.extend(tokenizer.token_id(name));
+        }
+        stop_ids.sort_unstable();
+        stop_ids.dedup();
+        let bos = if loaded.add_bos { tokenizer.token_id(&bos_text) } else { None };
+        let engine = Engine { tokenizer, template, stop_ids, bos, context: loaded.context, device };
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let id = format!("candle:{name}");
+        Ok(Self::assemble(engine, Model::Safetensors(loaded.model), workers, id, version))
+    }
+
+    fn assemble(engine: Engine, model: Model, workers: usize, id: String, version: String) -> Self {
         let mut models = Vec::with_capacity(workers.max(1));
         while models.len() + 1 < workers.max(1) {
             match model.share() {
@@ -255,9 +320,7 @@ impl CandlePolicy {
         }
         models.push(model);
         let workers = Workers { free: Mutex::new(models), returned: Condvar::new() };
-        // The id says when the weights were rewritten for the CPU kernels.
-        let id = if requantized { format!("candle:{file_name}+cpu-q8_0") } else { format!("candle:{file_name}") };
-        Ok(CandlePolicy { engine: Arc::new(engine), workers: Arc::new(workers), id, version })
+        CandlePolicy { engine: Arc::new(engine), workers: Arc::new(workers), id, version }
     }
 
     /// Runs `f` with a free model worker (blocking until one is free).
@@ -290,6 +353,15 @@ impl CandlePolicy {
         self.with_model(|engine, model| engine.rescore(model, prompt, completion))
     }
 
+    /// The raw next-token logprobs after `ids`, from one forward pass over
+    /// all of them from a fresh cache.
+    pub fn next_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, PolicyError> {
+        if ids.is_empty() {
+            return Err(PolicyError::Model("no tokens to score".into()));
+        }
+        self.with_model(|engine, model| Ok(log_softmax(&model.forward(ids, 0, &engine.device).map_err(model_err)?)))
+    }
+
     /// Generates one turn synchronously (the [`Policy`] impl runs this on a
     /// blocking thread).
     pub fn generate(&self, request: &PolicyRequest) -> Result<Completion, PolicyError> {
@@ -315,11 +387,11 @@ impl Engine {
 }
 
 fn load_arch<R: Read + Seek>(arch: &str, ct: Content, reader: &mut R, device: &Device) -> Result<Model, PolicyError> {
-    Ok(if arch == "qwen2" {
-        Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(ct, reader, device).map_err(model_err)?)
+    Ok(Model::Gguf(if arch == "qwen2" {
+        GgufModel::Qwen2(quantized_qwen2::ModelWeights::from_gguf(ct, reader, device).map_err(model_err)?)
     } else {
-        Model::Llama(quantized_llama::ModelWeights::from_gguf(ct, reader, device).map_err(model_err)?)
-    })
+        GgufModel::Llama(quantized_llama::ModelWeights::from_gguf(ct, reader, device).map_err(model_err)?)
+    }))
 }
 
 impl Engine {

@@ -22,7 +22,9 @@ pub enum TokenizerError {
     #[error("tokenizer metadata: {0}")]
     Metadata(String),
     /// The tokenizer model is not byte-level BPE.
-    #[error("unsupported tokenizer model `{0}` (only byte-level BPE, `gpt2`, is supported)")]
+    #[error(
+        "unsupported tokenizer model `{0}` (only byte-level BPE is supported: GGUF `gpt2`, tokenizer.json `BPE` with ByteLevel)"
+    )]
     Unsupported(String),
 }
 
@@ -57,26 +59,37 @@ pub fn bytes_to_unicode() -> [char; 256] {
 }
 
 impl Tokenizer {
-    /// Builds a tokenizer from its vocabulary (`tokens[id]`), GGUF token
-    /// types (may be empty), merges (`"a b"`, in rank order) and whether
-    /// digits are split one by one.
+    /// Builds a tokenizer from GGUF-style parts: its vocabulary
+    /// (`tokens[id]`), GGUF token types (may be empty), merges (`"a b"`, in
+    /// rank order) and whether digits are split one by one.
     pub fn new(tokens: Vec<String>, token_types: &[i32], merges: &[String], individual_digits: bool) -> Self {
-        let vocab: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let merges = merges
-            .iter()
-            .enumerate()
-            .filter_map(|(rank, m)| {
-                let (a, b) = m.split_once(' ')?;
-                Some(((a.to_owned(), b.to_owned()), rank as u32))
-            })
+        let special: Vec<bool> = (0..tokens.len())
+            .map(|i| token_types.get(i).is_some_and(|ty| *ty == TOKEN_TYPE_CONTROL || *ty == TOKEN_TYPE_USER_DEFINED))
             .collect();
+        let merges: Vec<(String, String)> =
+            merges.iter().filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned()))).collect();
+        Self::from_parts(tokens, &special, merges, individual_digits)
+    }
+
+    /// The one constructor both sources (GGUF metadata, `tokenizer.json`)
+    /// go through: the vocabulary (`tokens[id]`, byte-level characters),
+    /// which ids are special (matched literally, dropped when decoding
+    /// without specials), the merges in rank order and the digit rule.
+    pub fn from_parts(
+        tokens: Vec<String>,
+        special_ids: &[bool],
+        merges: Vec<(String, String)>,
+        individual_digits: bool,
+    ) -> Self {
+        let vocab: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let mut merge_ranks = HashMap::with_capacity(merges.len());
+        for (rank, pair) in merges.into_iter().enumerate() {
+            merge_ranks.entry(pair).or_insert(rank as u32);
+        }
         let mut is_special = vec![false; tokens.len()];
         let mut special = Vec::new();
-        for (i, ty) in token_types.iter().enumerate() {
-            if (*ty == TOKEN_TYPE_CONTROL || *ty == TOKEN_TYPE_USER_DEFINED)
-                && i < tokens.len()
-                && !tokens[i].is_empty()
-            {
+        for (i, flag) in special_ids.iter().enumerate() {
+            if *flag && i < tokens.len() && !tokens[i].is_empty() {
                 is_special[i] = true;
                 special.push((tokens[i].clone(), i as u32));
             }
@@ -85,7 +98,83 @@ impl Tokenizer {
         special.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         let byte_to_char = bytes_to_unicode();
         let char_to_byte = byte_to_char.iter().enumerate().map(|(b, c)| (*c, b as u8)).collect();
-        Tokenizer { tokens, vocab, merges, special, is_special, byte_to_char, char_to_byte, individual_digits }
+        Tokenizer {
+            tokens,
+            vocab,
+            merges: merge_ranks,
+            special,
+            is_special,
+            byte_to_char,
+            char_to_byte,
+            individual_digits,
+        }
+    }
+
+    /// Builds a tokenizer from a Hugging Face `tokenizer.json` (byte-level
+    /// BPE only: `model.type == "BPE"` with a `ByteLevel` pre-tokenizer).
+    /// Added tokens are matched literally; those flagged `special` are
+    /// dropped when decoding without specials, as are the others (the GGUF
+    /// converter marks them user-defined, which this tokenizer treats alike).
+    pub fn from_tokenizer_json(json: &str) -> Result<Self, TokenizerError> {
+        use serde_json::Value;
+        let meta = |m: &str| TokenizerError::Metadata(format!("tokenizer.json: {m}"));
+        let root: Value = serde_json::from_str(json).map_err(|e| meta(&e.to_string()))?;
+        let model = root.get("model").ok_or_else(|| meta("no `model`"))?;
+        let ty = model.get("type").and_then(Value::as_str).unwrap_or("");
+        if ty != "BPE" {
+            return Err(TokenizerError::Unsupported(if ty.is_empty() { "(none)".to_owned() } else { ty.to_owned() }));
+        }
+        let pre = root.get("pre_tokenizer").unwrap_or(&Value::Null);
+        let pieces: Vec<&Value> = match pre.get("pretokenizers").and_then(Value::as_array) {
+            Some(list) => list.iter().collect(),
+            None => vec![pre],
+        };
+        let kind = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
+        if !pieces.iter().any(|p| kind(p) == "ByteLevel") {
+            return Err(TokenizerError::Unsupported(format!(
+                "BPE without a ByteLevel pre-tokenizer ({})",
+                pieces.iter().map(|p| kind(p)).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let individual_digits = pieces
+            .iter()
+            .any(|p| kind(p) == "Digits" && p.get("individual_digits").and_then(Value::as_bool).unwrap_or(false));
+        let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| meta("no `model.vocab`"))?;
+        let mut entries: Vec<(String, u32)> = Vec::with_capacity(vocab.len());
+        for (tok, id) in vocab {
+            let id = id.as_u64().ok_or_else(|| meta(&format!("vocab id of `{tok}` is not a number")))?;
+            entries.push((tok.clone(), id as u32));
+        }
+        let mut added: Vec<(String, u32, bool)> = Vec::new();
+        for t in root.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
+            let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| meta("added token without `id`"))?;
+            let content =
+                t.get("content").and_then(Value::as_str).ok_or_else(|| meta("added token without `content`"))?;
+            added.push((content.to_owned(), id as u32, t.get("special").and_then(Value::as_bool).unwrap_or(false)));
+        }
+        let size =
+            entries.iter().map(|e| e.1).chain(added.iter().map(|a| a.1)).max().map(|m| m as usize + 1).unwrap_or(0);
+        let mut tokens = vec![String::new(); size];
+        for (tok, id) in entries {
+            tokens[id as usize] = tok;
+        }
+        let mut special = vec![false; size];
+        for (content, id, _special) in added {
+            tokens[id as usize] = content;
+            special[id as usize] = true;
+        }
+        let mut merges = Vec::new();
+        for m in model.get("merges").and_then(Value::as_array).into_iter().flatten() {
+            let pair = match m {
+                Value::String(s) => s.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())),
+                Value::Array(ab) if ab.len() == 2 => {
+                    ab[0].as_str().zip(ab[1].as_str()).map(|(a, b)| (a.to_owned(), b.to_owned()))
+                }
+                _ => None,
+            };
+            merges.push(pair.ok_or_else(|| meta(&format!("bad merge {m}")))?);
+        }
+        Ok(Self::from_parts(tokens, &special, merges, individual_digits))
     }
 
     /// Vocabulary size.
@@ -294,5 +383,73 @@ mod tests {
         assert_eq!(ids[1], 257);
         assert_eq!(t.decode(&ids, true), text);
         assert_eq!(t.decode(&ids, false), "hi é 42\n");
+    }
+
+    /// A small byte-level vocabulary with a few merges, as GGUF parts and as
+    /// the equivalent tokenizer.json (merges as strings and as pairs).
+    fn both_sources(pair_merges: bool) -> (Tokenizer, Tokenizer) {
+        let map = bytes_to_unicode();
+        let g = |b: u8| map[b as usize];
+        let mut tokens: Vec<String> = map.iter().map(|c| c.to_string()).collect();
+        let mut types = vec![1; 256];
+        let pairs = [
+            (g(b'h').to_string(), g(b'e').to_string()),
+            (g(b'l').to_string(), g(b'l').to_string()),
+            (format!("{}", g(b'h')) + &g(b'e').to_string(), format!("{}", g(b'l')) + &g(b'l').to_string()),
+            (g(b' ').to_string(), g(b'w').to_string()),
+            (g(0xc3).to_string(), g(0xa9).to_string()),
+        ];
+        for (a, b) in &pairs {
+            tokens.push(format!("{a}{b}"));
+            types.push(1);
+        }
+        for s in ["<|im_start|>", "<|im_end|>"] {
+            tokens.push(s.to_owned());
+            types.push(TOKEN_TYPE_CONTROL);
+        }
+        let merges: Vec<String> = pairs.iter().map(|(a, b)| format!("{a} {b}")).collect();
+        let gguf = Tokenizer::new(tokens.clone(), &types, &merges, false);
+        let vocab: serde_json::Map<String, serde_json::Value> =
+            tokens.iter().enumerate().take(256 + pairs.len()).map(|(i, t)| (t.clone(), i.into())).collect();
+        let json_merges: Vec<serde_json::Value> = if pair_merges {
+            pairs.iter().map(|(a, b)| serde_json::json!([a, b])).collect()
+        } else {
+            merges.iter().map(|m| serde_json::json!(m)).collect()
+        };
+        let added: Vec<serde_json::Value> = (256 + pairs.len()..tokens.len())
+            .map(|i| serde_json::json!({"id": i, "content": tokens[i], "special": true}))
+            .collect();
+        let json = serde_json::json!({
+            "added_tokens": added,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+            "model": {"type": "BPE", "vocab": vocab, "merges": json_merges},
+        });
+        (gguf, Tokenizer::from_tokenizer_json(&json.to_string()).unwrap())
+    }
+
+    #[test]
+    fn tokenizer_json_matches_gguf() {
+        for pair_merges in [false, true] {
+            let (gguf, hf) = both_sources(pair_merges);
+            assert_eq!(gguf.vocab_size(), hf.vocab_size());
+            for text in ["hello world", "<|im_start|>user\nhé héllo<|im_end|>", "  hell 123 ünïcödé 漢字 🎉", ""]
+            {
+                let ids = hf.encode(text);
+                assert_eq!(gguf.encode(text), ids, "{text:?}");
+                assert_eq!(hf.decode(&ids, true), text);
+            }
+            assert!(gguf.encode("hello").len() < "hello".len(), "merges apply");
+        }
+    }
+
+    #[test]
+    fn tokenizer_json_refuses_other_models() {
+        let err = Tokenizer::from_tokenizer_json(r#"{"model": {"type": "Unigram", "vocab": []}}"#).unwrap_err();
+        assert!(err.to_string().contains("`Unigram`"), "{err}");
+        let err = Tokenizer::from_tokenizer_json(
+            r#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Metaspace"}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ByteLevel"), "{err}");
     }
 }
