@@ -174,7 +174,9 @@ fn samples_and_rescores(qwen2: bool) {
             assert_eq!(c.token_ids.len(), 24);
         } else {
             assert_eq!(finish, "stop");
-            assert_eq!(*c.token_ids.last().unwrap(), im_end, "stopped on eos <|im_end|>");
+            // The weights are random, so either end marker may come first.
+            let stop = *c.token_ids.last().unwrap();
+            assert!(stop == im_end || stop == endoftext, "stopped on <|im_end|> or <|endoftext|>, not {stop}");
         }
     }
 }
