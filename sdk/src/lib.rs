@@ -32,6 +32,7 @@
 //! envhub_sdk::export!(SingleTurnEnv(Echo));
 //! ```
 
+pub mod data;
 pub mod error;
 pub mod guest;
 pub mod host;

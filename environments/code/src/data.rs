@@ -4,8 +4,6 @@
 //! 12 and 10), both written by `scripts/fetch-python.sh`. A task is read with
 //! two seeks; the file is never parsed whole.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 use envhub_sdk::error::EnvError;
@@ -27,15 +25,8 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> EnvError {
     EnvError::internal(format!("humaneval data: {what}: {e}"))
 }
 
-fn read_at(path: &PathBuf, offset: u64, len: u64) -> Result<Vec<u8>, EnvError> {
-    if len > MAX_LINE {
-        return Err(io_err("index", format!("record of {len} bytes is too large")));
-    }
-    let mut f = File::open(path).map_err(|e| io_err(&path.display().to_string(), e))?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| io_err("seek", e))?;
-    let mut buf = vec![0; len as usize];
-    f.read_exact(&mut buf).map_err(|e| io_err(&path.display().to_string(), e))?;
-    Ok(buf)
+fn read_at(path: &std::path::Path, offset: u64, len: u64) -> Result<Vec<u8>, EnvError> {
+    envhub_sdk::data::read_range(path, offset, len, MAX_LINE).map_err(|e| io_err(&path.display().to_string(), e))
 }
 
 impl HumanEvalStore {

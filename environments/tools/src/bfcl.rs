@@ -9,8 +9,6 @@
 //! (numbers right-aligned in widths 12, 9, 12, 9; `file` indexes
 //! [`FILES`]). A task is read with three seeks, never by parsing whole files.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 use envhub_sdk::error::EnvError;
@@ -58,15 +56,8 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> EnvError {
     EnvError::internal(format!("bfcl data: {what}: {e}"))
 }
 
-fn read_at(path: &PathBuf, offset: u64, len: u64) -> Result<Vec<u8>, EnvError> {
-    if len > MAX_LINE {
-        return Err(io_err("index", format!("record of {len} bytes is too large")));
-    }
-    let mut f = File::open(path).map_err(|e| io_err(&path.display().to_string(), e))?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| io_err("seek", e))?;
-    let mut buf = vec![0; len as usize];
-    f.read_exact(&mut buf).map_err(|e| io_err(&path.display().to_string(), e))?;
-    Ok(buf)
+fn read_at(path: &std::path::Path, offset: u64, len: u64) -> Result<Vec<u8>, EnvError> {
+    envhub_sdk::data::read_range(path, offset, len, MAX_LINE).map_err(|e| io_err(&path.display().to_string(), e))
 }
 
 impl BfclStore {
