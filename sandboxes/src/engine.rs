@@ -176,33 +176,61 @@ impl Sandbox {
         EnvModule::new(self.shared.clone(), module, digest, options, code)
     }
 
-    /// The Python runtime of `run_code`: read, checked against its pinned
-    /// sha256, compiled (or taken from the module caches) and pre-linked, once.
+    /// The Python runtime of `run_code`: read and checked against its pinned
+    /// sha256s, snapshotted after initialisation (or the snapshot taken from
+    /// the cache directory), compiled (or taken from the module caches) and
+    /// pre-linked, once.
     pub(crate) fn code_host(&self) -> Result<Arc<CodeHost>, SandboxError> {
         let mut slot =
             self.shared.python.lock().map_err(|_| SandboxError::Host("python runtime lock poisoned".into()))?;
         if let Some(host) = slot.as_ref() {
             return Ok(host.clone());
         }
-        let path = self.shared.config.code.python_path();
-        let wasm = std::fs::read(&path).map_err(|e| {
-            SandboxError::Host(format!(
-                "capability `code:python` needs the CPython runtime {}: {e}; run scripts/fetch-python.sh",
-                path.display()
-            ))
-        })?;
-        crate::code::check_python(&wasm, &path)?;
-        let digest: [u8; 32] = Sha256::digest(&wasm).into();
-        let module = self.compiled(&wasm, &digest)?;
+        let runtime = crate::code::read_runtime(&self.shared.config.code)?;
+        let module = self.python_snapshot(&runtime)?;
         let pre = self
             .shared
             .linker
             .instantiate_pre(&module)
             .map_err(|e| SandboxError::Host(format!("cannot link the python runtime: {e:#}")))?;
-        let host =
-            Arc::new(CodeHost { pre, limits: self.shared.config.code.limits, epoch_tick: self.shared.epoch_tick });
+        let host = Arc::new(CodeHost {
+            pre,
+            lib_dir: runtime.lib_dir().to_path_buf(),
+            limits: self.shared.config.code.limits,
+            epoch_tick: self.shared.epoch_tick,
+        });
         *slot = Some(host.clone());
         Ok(host)
+    }
+
+    /// The compiled snapshot of `runtime`: from the cache directory when it
+    /// holds one for the same inputs (and it compiles), otherwise made now
+    /// and stored there.
+    fn python_snapshot(&self, runtime: &crate::code::Runtime) -> Result<Module, SandboxError> {
+        let cached = self
+            .shared
+            .config
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("python-snapshot-{}.wasm", hex::encode(runtime.snapshot_key))));
+        if let Some(path) = &cached
+            && let Ok(wasm) = std::fs::read(path)
+        {
+            let digest: [u8; 32] = Sha256::digest(&wasm).into();
+            if let Ok(module) = self.compiled(&wasm, &digest) {
+                return Ok(module);
+            }
+        }
+        let wasm = crate::code::make_snapshot(runtime)?;
+        if let Some(path) = &cached {
+            // An optimisation, like the module cache: failing to write it is not an error.
+            let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+            if std::fs::write(&tmp, &wasm).is_ok() && std::fs::rename(&tmp, path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        self.compiled(&wasm, &digest)
     }
 
     /// Runs one program in a fresh nested sandbox, as the `run_code`

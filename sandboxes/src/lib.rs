@@ -20,9 +20,10 @@ pub mod limits;
 mod module;
 pub mod package;
 pub mod selftest;
+mod snapshot;
 mod wasi;
 
-pub use code::{CodeConfig, CodeLimitsConfig, PYTHON_WASM_SHA256};
+pub use code::{CodeConfig, CodeLimitsConfig, PYTHON_WASM_SHA256, STDLIB_ZIP_SHA256};
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::SandboxError;
 pub use limits::{HostMaxima, Limits};

@@ -58,7 +58,29 @@ fn runs_are_deterministic() {
     assert_eq!(a, b);
     assert!(a.stdout.contains("946684800.0"), "fixed wall clock: {}", a.stdout);
     let version = run("import sys; print(sys.version_info[:3])");
-    assert_eq!(version.stdout, "(3, 12, 0)\n");
+    assert_eq!(version.stdout, "(3, 11, 2)\n");
+}
+
+/// Every run starts from the same initialised interpreter: what one run
+/// changes (modules, builtins, `sys`, files) is gone in the next, and the
+/// `random` module is reseeded per request, not frozen in the snapshot.
+#[test]
+fn runs_start_fresh_from_the_snapshot() {
+    let tamper = "import sys, builtins, json, random\n\
+                  sys.tampered = True; builtins.len = lambda x: 0; json.dumps = None\n\
+                  sys.modules['math'] = None; open('left.txt', 'w').write('x')\n\
+                  random.seed(1); print('tampered')";
+    assert_eq!(run(tamper).stdout, "tampered\n");
+    let r = run("import sys, json, math, os\n\
+                 print(hasattr(sys, 'tampered'), len('abc'), json.dumps([1]), math.sqrt(4), os.listdir('.'))");
+    assert_eq!(r.stdout, "False 3 [1] 2.0 []\n", "{r:?}");
+
+    let a = run("import random; print(random.random())  # a");
+    let b = run("import random; print(random.random())  # b");
+    assert!(a.success() && b.success());
+    assert_ne!(a.stdout, b.stdout, "random is seeded per request");
+    let seeded = run("import random; random.seed(1); print(random.random())");
+    assert_eq!(seeded.stdout, "0.13436424411240122\n", "CPython's own Mersenne Twister");
 }
 
 #[test]
@@ -243,8 +265,9 @@ fn guest_abi_retries_with_a_larger_buffer_and_pays_the_fuel() {
 
     // A caller with little fuel left cannot give its program more: the run
     // stops at the caller's remaining fuel, which is then all spent.
+    let endless = serde_json::to_string(&RunCode::python("while True:\n    pass")).expect("json");
     let module =
-        load_guest(&abi_guest(&request, "(local.get $n)"), 50_000_000, vec!["code:python".into()]).expect("load");
+        load_guest(&abi_guest(&endless, "(local.get $n)"), 50_000_000, vec!["code:python".into()]).expect("load");
     let out = module.call_raw(b"").expect("call");
     let answer: Response<CodeResult> = serde_json::from_slice(&out.stdout).expect("answer");
     let result = answer.into_result().expect("ok");
@@ -275,4 +298,29 @@ fn undeclared_run_code_is_refused() {
         matches!(&err, SandboxError::UndeclaredCapability { capability, .. } if capability == "code:python"),
         "{err}"
     );
+}
+
+/// Rewards are reproducible on one runtime only: other files are refused with
+/// the command that rebuilds the pinned one; accepted on request, a module
+/// that is not the runtime fails when it is snapshotted, with a typed error.
+#[test]
+fn runtimes_other_than_the_pinned_one_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("lib")).expect("mkdir");
+    let empty_module = b"\0asm\x01\0\0\0";
+    std::fs::write(dir.path().join("python.wasm"), empty_module).expect("write");
+    std::fs::write(dir.path().join("lib/python311.zip"), b"not a zip").expect("write");
+    let sandbox = |allow_unpinned| {
+        Sandbox::new(SandboxConfig {
+            code: CodeConfig { runtime_dir: Some(dir.path().into()), allow_unpinned, ..CodeConfig::default() },
+            ..SandboxConfig::default()
+        })
+        .expect("sandbox")
+    };
+    if std::env::var_os("ENVHUB_PYTHON_UNPINNED").is_none() {
+        let err = sandbox(false).run_code(&RunCode::python("print(1)")).expect_err("refused").to_string();
+        assert!(err.contains("python.wasm has sha256") && err.contains("scripts/build-python.sh"), "{err}");
+    }
+    let err = sandbox(true).run_code(&RunCode::python("print(1)")).expect_err("not a runtime").to_string();
+    assert!(err.contains("snapshot:"), "{err}");
 }
