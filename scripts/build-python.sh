@@ -26,7 +26,7 @@ CPYTHON_ORIG="python3.11_${CPYTHON_VERSION}.orig.tar.gz"
 CPYTHON_ORIG_SHA256="2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
 # The outputs, as built by the toolchain below; the sandbox pins the same
 # values (sandboxes/src/code.rs).
-PYTHON_WASM_SHA256="7f35afb0eb05a7d9e71e6984cae24ca36041ca28d56bcb33396d6a0c034e6f85"
+PYTHON_WASM_SHA256="8f91b1907a724125ec4fb800faebe1dc7ebcd6a73dabe471b4d5fda03f7f478f"
 STDLIB_ZIP_SHA256="77cdf6987a5291ef7b315886d30935080ed9bc41321b7945d46f163ec6af8fa3"
 TOOLCHAIN_PACKAGES=(clang-16 lld-16 llvm-16 libclang-rt-16-dev-wasm32 wasi-libc)
 

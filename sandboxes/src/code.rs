@@ -16,6 +16,12 @@
 //! copy-on-write memory image, and calls `envhub_run`. The snapshot is cached
 //! on disk beside the compiled modules, keyed by everything it depends on.
 //!
+//! A request's `setup` (code many runs share) runs once per host through
+//! `envhub_setup`; the 4 KiB pages and globals it changed are kept (in
+//! memory, by sha256 of the source) and written into each fresh instance of
+//! a run with the same setup before `envhub_run`, so the run starts as the
+//! setup left it without compiling it again or paying its fuel.
+//!
 //! The nested world is deterministic like the caller's: fixed clocks, random
 //! bytes seeded from the request (the `random` module is reseeded from them
 //! at the start of each run), no network, no arguments but the program, and
@@ -30,15 +36,16 @@
 //! the caller's fuel, so an environment call's fuel limit bounds everything
 //! it runs.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use envhub_sdk::EnvError;
 use envhub_sdk::host::{CodeResult, LimitHit, RunCode};
 use envhub_sdk::protocol::Response;
 use sha2::{Digest, Sha256};
-use wasmtime::{Caller, Extern, InstancePre, Linker, Store, Trap};
+use wasmtime::{Caller, Extern, Instance, InstancePre, Linker, Mutability, Store, Trap, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -53,7 +60,7 @@ use crate::wasi::{FixedMonotonicClock, FixedWallClock, SeededRandom};
 /// wasi-libc, -O2, reactor with `envhub_python.c`). Rewards are reproducible
 /// only on one runtime, so any other file is refused unless
 /// [`CodeConfig::allow_unpinned`] is set.
-pub const PYTHON_WASM_SHA256: &str = "7f35afb0eb05a7d9e71e6984cae24ca36041ca28d56bcb33396d6a0c034e6f85";
+pub const PYTHON_WASM_SHA256: &str = "8f91b1907a724125ec4fb800faebe1dc7ebcd6a73dabe471b4d5fda03f7f478f";
 
 /// sha256 of the standard library `lib/python311.zip` built with it.
 pub const STDLIB_ZIP_SHA256: &str = "77cdf6987a5291ef7b315886d30935080ed9bc41321b7945d46f163ec6af8fa3";
@@ -221,12 +228,149 @@ pub(crate) fn make_snapshot(runtime: &Runtime) -> Result<Vec<u8>, SandboxError> 
     })
 }
 
-/// The Python runtime, ready to instantiate, and the limits of its runs.
+/// The Python runtime, ready to instantiate, the limits of its runs and the
+/// setups it has prepared.
 pub(crate) struct CodeHost {
     pub pre: InstancePre<HostState>,
     pub lib_dir: PathBuf,
     pub limits: CodeLimitsConfig,
     pub epoch_tick: Duration,
+    /// Prepared setups by sha256 of their source; at most [`MAX_SETUPS`].
+    pub setups: Mutex<HashMap<[u8; 32], Arc<Setup>>>,
+}
+
+/// Most setups a host keeps; when full, the cache starts over (a setup is
+/// remade on its next use, with the same result).
+const MAX_SETUPS: usize = 32;
+
+/// Granularity at which a setup's memory changes are kept.
+const SETUP_PAGE: usize = 4096;
+
+/// What a request's `setup` changed in the initialised interpreter: applied
+/// to a fresh instance of the snapshot, it starts as the setup left it.
+pub(crate) struct Setup {
+    memory_len: usize,
+    /// Runs of changed pages, as (offset, bytes).
+    pages: Vec<(usize, Vec<u8>)>,
+    /// Every mutable global, by export name, as the setup left it.
+    globals: Vec<(String, Val)>,
+}
+
+impl CodeHost {
+    /// A store for one nested instance with these limits and the deadline.
+    fn store(&self, wasi: WasiP1Ctx, memory: u64, fuel: u64) -> Result<Store<HostState>, EnvError> {
+        let state = HostState { wasi, limiter: Limiter::new(memory, 1_000_000), code: None };
+        let mut store = Store::new(self.pre.module().engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(fuel).map_err(|e| EnvError::internal(format!("run_code: cannot set fuel: {e}")))?;
+        let tick_ms = u64::try_from(self.epoch_tick.as_millis()).unwrap_or(u64::MAX).max(1);
+        store.set_epoch_deadline(self.limits.deadline_ms.div_ceil(tick_ms).max(1));
+        Ok(store)
+    }
+
+    /// The prepared `source`: from the cache, or made now.
+    fn setup(&self, source: &str) -> Result<Arc<Setup>, EnvError> {
+        let key: [u8; 32] = Sha256::digest(source.as_bytes()).into();
+        if let Some(setup) = self.setups.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(setup);
+        }
+        let setup = Arc::new(self.make_setup(source)?);
+        if let Ok(mut setups) = self.setups.lock() {
+            if setups.len() >= MAX_SETUPS {
+                setups.clear();
+            }
+            setups.insert(key, setup.clone());
+        }
+        Ok(setup)
+    }
+
+    /// Runs `source` through `envhub_setup` in a fresh instance (default
+    /// limits, no stdin, no files, fixed random bytes) and keeps what it
+    /// changed.
+    fn make_setup(&self, source: &str) -> Result<Setup, EnvError> {
+        let failed = |why: String| EnvError::bad_request(format!("run_code setup failed: {why}"));
+        let work = tempfile::Builder::new()
+            .prefix("envhub-code-setup-")
+            .tempdir()
+            .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?;
+        let (stdout, stderr) = (MemoryOutputPipe::new(1 << 20), MemoryOutputPipe::new(1 << 20));
+        let wasi = nested_wasi(
+            &["python", source],
+            Vec::new(),
+            (stdout, stderr.clone()),
+            &self.lib_dir,
+            work.path(),
+            &[0; 32],
+        )?;
+        let mut store = self.store(wasi, self.limits.default_memory_bytes, self.limits.default_fuel)?;
+        let instance = self.pre.instantiate(&mut store).map_err(|e| failed(format!("{e:#}")))?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| EnvError::internal("run_code: the python runtime exports no memory"))?;
+        let before = memory.data(&store).to_vec();
+        let status = instance
+            .get_typed_func::<(), i32>(&mut store, "envhub_setup")
+            .and_then(|f| f.call(&mut store, ()))
+            .map_err(|e| failed(format!("{e:#}")))?;
+        if status != 0 {
+            return Err(failed(String::from_utf8_lossy(&stderr.contents()).into_owned()));
+        }
+        let pages = changed_pages(&before, memory.data(&store));
+        let mut globals = Vec::new();
+        for export in self.pre.module().exports() {
+            let name = export.name();
+            if name.starts_with(crate::snapshot::GLOBAL_EXPORT)
+                && let Some(global) = instance.get_global(&mut store, name)
+                && global.ty(&store).mutability() == Mutability::Var
+            {
+                globals.push((name.to_owned(), global.get(&mut store)));
+            }
+        }
+        Ok(Setup { memory_len: memory.data_size(&store), pages, globals })
+    }
+}
+
+/// The pages of `after` that differ from `before` (zeros past its end), as
+/// runs of (offset, bytes).
+fn changed_pages(before: &[u8], after: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let mut runs: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, page) in after.chunks(SETUP_PAGE).enumerate() {
+        let start = i * SETUP_PAGE;
+        let unchanged = match before.get(start..start + page.len()) {
+            Some(old) => old == page,
+            None => page.iter().all(|&b| b == 0),
+        };
+        if unchanged {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((offset, bytes)) if *offset + bytes.len() == start => bytes.extend_from_slice(page),
+            _ => runs.push((start, page.to_vec())),
+        }
+    }
+    runs
+}
+
+/// Puts a fresh instance in the state `setup` describes.
+fn apply_setup(store: &mut Store<HostState>, instance: &Instance, setup: &Setup) -> wasmtime::Result<()> {
+    let Some(memory) = instance.get_memory(&mut *store, "memory") else {
+        wasmtime::bail!("the python runtime exports no memory");
+    };
+    let have = memory.data_size(&*store);
+    if setup.memory_len > have {
+        memory.grow(&mut *store, ((setup.memory_len - have) / (64 << 10)) as u64)?;
+    }
+    let data = memory.data_mut(&mut *store);
+    for (offset, bytes) in &setup.pages {
+        data[*offset..*offset + bytes.len()].copy_from_slice(bytes);
+    }
+    for (name, value) in &setup.globals {
+        let Some(global) = instance.get_global(&mut *store, name) else {
+            wasmtime::bail!("the python runtime lost its global export {name}");
+        };
+        global.set(&mut *store, *value)?;
+    }
+    Ok(())
 }
 
 impl Runtime {
@@ -412,6 +556,7 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
     let memory = req.limits.memory_bytes.unwrap_or(cfg.default_memory_bytes).min(cfg.max_memory_bytes);
     let output = req.limits.output_bytes.unwrap_or(cfg.default_output_bytes).min(cfg.max_output_bytes);
 
+    let setup = req.setup.as_deref().map(|source| host.setup(source)).transpose()?;
     let work = tempfile::Builder::new()
         .prefix("envhub-code-")
         .tempdir()
@@ -428,15 +573,11 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
         work.path(),
         seed,
     )?;
-    let state = HostState { wasi, limiter: Limiter::new(memory, 1_000_000), code: None };
-    let engine = host.pre.module().engine();
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_fuel(fuel).map_err(|e| EnvError::internal(format!("run_code: cannot set fuel: {e}")))?;
-    let tick_ms = u64::try_from(host.epoch_tick.as_millis()).unwrap_or(u64::MAX).max(1);
-    store.set_epoch_deadline(cfg.deadline_ms.div_ceil(tick_ms).max(1));
-
+    let mut store = host.store(wasi, memory, fuel)?;
     let outcome = host.pre.instantiate(&mut store).and_then(|instance| {
+        if let Some(setup) = &setup {
+            apply_setup(&mut store, &instance, setup)?;
+        }
         let run = instance.get_typed_func::<(), i32>(&mut store, "envhub_run")?;
         run.call(&mut store, ())
     });

@@ -198,6 +198,7 @@ impl Sandbox {
             lib_dir: runtime.lib_dir().to_path_buf(),
             limits: self.shared.config.code.limits,
             epoch_tick: self.shared.epoch_tick,
+            setups: Mutex::new(HashMap::new()),
         });
         *slot = Some(host.clone());
         Ok(host)

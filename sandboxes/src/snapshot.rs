@@ -9,6 +9,9 @@
 //! at the values they had. Everything else (code, tables, imports) is copied
 //! byte for byte; custom sections (names, debug info) are dropped, and so
 //! are the exports of the initialisation functions, so they cannot run twice.
+//! The snapshot keeps its globals exported (as [`GLOBAL_EXPORT`]`N`), so the
+//! host can carry later state from one instance to another (see
+//! `code.rs`'s setups).
 //!
 //! What the init function did to the outside world (open files, the WASI
 //! environment) is not captured: instances of the snapshot must be given the
@@ -27,7 +30,7 @@ use wasmtime::{Instance, Store, Val};
 use crate::SandboxError;
 
 /// Prefix of the exports added to read the globals back.
-const GLOBAL_EXPORT: &str = "__envhub_snapshot_global_";
+pub(crate) const GLOBAL_EXPORT: &str = "__envhub_snapshot_global_";
 /// Export added for memory 0.
 const MEMORY_EXPORT: &str = "__envhub_snapshot_memory";
 /// Zero runs shorter than this stay inside one data segment: fewer segments,
@@ -173,7 +176,7 @@ fn non_zero_ranges(memory: &[u8]) -> Vec<Range<usize>> {
 
 /// `wasm` with its memory, data and globals replaced by `state`, and the
 /// exports in `drop_exports` removed.
-fn rewrite(wasm: &[u8], state: &State, drop_exports: &[&str]) -> Result<Vec<u8>, SandboxError> {
+fn rewrite(wasm: &[u8], shape: &Shape, state: &State, drop_exports: &[&str]) -> Result<Vec<u8>, SandboxError> {
     let ranges = non_zero_ranges(&state.memory);
     let pages = u64::try_from(state.memory.len().div_ceil(1 << 16)).map_err(err)?;
     let mut out = Encoded::new();
@@ -219,6 +222,9 @@ fn rewrite(wasm: &[u8], state: &State, drop_exports: &[&str]) -> Result<Vec<u8>,
                     if !drop_exports.contains(&e.name) {
                         exports.export(e.name, export_kind(e.kind)?, e.index);
                     }
+                }
+                for i in 0..shape.defined_globals {
+                    exports.export(&format!("{GLOBAL_EXPORT}{i}"), ExportKind::Global, shape.imported_globals + i);
                 }
                 out.section(&exports);
             }
@@ -274,7 +280,7 @@ pub(crate) fn snapshot<T: 'static>(
         globals.push(g.get(&mut *store));
     }
     let state = State { memory: memory.data(&*store).to_vec(), globals };
-    rewrite(wasm, &state, &["_initialize", init])
+    rewrite(wasm, &shape, &state, &["_initialize", init])
 }
 
 #[cfg(test)]

@@ -308,3 +308,25 @@ fn honest_partial_credit_is_unchanged() {
     let feedback = step.messages.first().map(|m| m.text().to_owned()).unwrap_or_default();
     assert!(feedback.is_empty() || feedback.contains("candidate(-1, 4)"), "{feedback}");
 }
+
+/// The checker is prepared once per host as a `run_code` setup; policy code
+/// must not be able to reach it (and through `main.__globals__` its copy of
+/// the builtins). This solution answers correctly only while it finds
+/// nothing, so full reward proves nothing was found.
+#[test]
+fn the_prepared_checker_is_out_of_reach() {
+    let probe = "import sys\n\
+        def add(a, b):\n\
+        \x20   try:\n\
+        \x20       import envhub_setup\n\
+        \x20       return a - b\n\
+        \x20   except ImportError:\n\
+        \x20       pass\n\
+        \x20   if 'envhub_setup' in sys.modules or any(getattr(m, 'main', None) is not None and \n\
+        \x20           getattr(m, '__name__', '') != '__main__' for m in list(sys.modules.values())\n\
+        \x20           if type(m).__name__ == 'module' and getattr(m, '__name__', '').startswith('envhub')):\n\
+        \x20       return a - b\n\
+        \x20   return a + b";
+    let step = play(add_task(), &format!("```python\n{probe}\n```"));
+    assert_eq!(step.reward.total, 1.0, "the checker was reachable: {:?}", step.metrics);
+}

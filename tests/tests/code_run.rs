@@ -44,6 +44,10 @@ fn prints_reads_stdin_and_exits() {
     assert_eq!((r.stdout.as_str(), r.exit_code, r.limit), ("HELLO\n", Some(3), LimitHit::None), "{r:?}");
     assert!(r.fuel_used > 0);
 
+    let r = run("import sys; sys.exit(-1)");
+    assert_eq!(r.exit_code, Some(-1), "{r:?}");
+    let r = run("import sys; sys.exit('bye')");
+    assert_eq!((r.exit_code, r.stderr.as_str()), (Some(1), "bye\n"), "{r:?}");
     let r = run("raise ValueError('boom')");
     assert_eq!(r.exit_code, Some(1));
     assert!(r.stderr.contains("ValueError: boom") && r.stderr.contains("main.py\", line 1"), "{}", r.stderr);
@@ -81,6 +85,45 @@ fn runs_start_fresh_from_the_snapshot() {
     assert_ne!(a.stdout, b.stdout, "random is seeded per request");
     let seeded = run("import random; random.seed(1); print(random.random())");
     assert_eq!(seeded.stdout, "0.13436424411240122\n", "CPython's own Mersenne Twister");
+}
+
+/// A setup runs once per host: runs with it start from the interpreter it
+/// left (without paying its fuel), each from the same state, and a failing
+/// setup refuses the run with its traceback.
+#[test]
+fn setups_are_prepared_once_and_shared() {
+    let setup = "import json\nprint('setup output is discarded')\nCOUNT = [0]\n\
+                 def bump():\n    COUNT[0] += 1\n    return COUNT[0]\n\
+                 TABLE = {i: str(i) * 3 for i in range(20000)}\n";
+    let with_setup = |code: &str| {
+        let mut req = python(code);
+        req.setup = Some(setup.into());
+        sandbox().run_code(&req).expect("run")
+    };
+    let program = "import envhub_setup as s\nprint(s.bump(), s.bump(), s.TABLE[12345])";
+    let a = with_setup(program);
+    assert_eq!(a.stdout, "1 2 123451234512345\n", "{a:?}");
+    let b = with_setup(program);
+    assert_eq!(a, b, "every run starts from the setup's state, not the previous run's");
+
+    // The same work inline pays for building the table every time.
+    let inline = run(&format!("{setup}\n{}", program.replace("import envhub_setup as s\n", "").replace("s.", "")));
+    assert_eq!(inline.stdout, "setup output is discarded\n1 2 123451234512345\n", "{inline:?}");
+    assert!(a.fuel_used * 5 < inline.fuel_used, "setup not charged: {} vs {}", a.fuel_used, inline.fuel_used);
+
+    // Without the setup there is no such module.
+    let r = run("import envhub_setup");
+    assert!(r.stderr.contains("ModuleNotFoundError"), "{r:?}");
+
+    let mut req = python("print(1)");
+    req.setup = Some("raise RuntimeError('bad setup')".into());
+    let err = sandbox().run_code(&req).expect_err("refused").to_string();
+    assert!(err.contains("setup failed") && err.contains("RuntimeError: bad setup"), "{err}");
+    let mut req = python("print(1)");
+    req.setup = Some("while True:\n    pass".into());
+    let err = sandbox().run_code(&req).expect_err("refused").to_string();
+    assert!(err.contains("setup failed") && err.contains("fuel"), "{err}");
+    still_serving();
 }
 
 #[test]

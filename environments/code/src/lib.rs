@@ -252,17 +252,26 @@ fn run_failure(r: &CodeResult) -> String {
 /// integrity"): the whole program; its inputs come on stdin.
 const HARNESS: &str = include_str!("harness.py");
 
-/// The program that runs [`HARNESS`] with globals whose builtins are a copy
-/// taken before any policy code runs. It is the same for every task: the
-/// task, the completion and the nonce travel on stdin.
-fn harness_program() -> String {
+/// The `run_code` setup every check shares: [`HARNESS`] executed into
+/// globals whose builtins are a copy taken before any policy code exists,
+/// its `main` kept in the module `envhub_setup`. The host runs it once and
+/// starts each check from the interpreter it leaves, so the checker is not
+/// compiled again per check. The task, the completion and the nonce travel
+/// on stdin.
+fn harness_setup() -> String {
     let literal = serde_json::to_string(HARNESS).unwrap_or_else(|_| "''".to_owned());
     format!(
-        "def _envhub_boot():\n    import builtins\n    g = {{\"__builtins__\": dict(builtins.__dict__), \"__name__\": \
-         \"__envhub_harness__\"}}\n    exec(compile({literal}, \"harness.py\", \"exec\"), g)\n    g[\"main\"]()\n\n\
-         _envhub_boot()\n"
+        "import builtins as _b\n_g = {{\"__builtins__\": dict(_b.__dict__), \"__name__\": \"__envhub_harness__\"}}\n\
+         exec(compile({literal}, \"harness.py\", \"exec\"), _g)\nmain = _g[\"main\"]\ndel _b, _g\n"
     )
 }
+
+/// The program of a check: takes the harness's `main` (prepared by
+/// [`harness_setup`]) out of `envhub_setup` and the module out of
+/// `sys.modules` before anything else runs, and calls it from a local, so
+/// policy code cannot reach the checker or its globals.
+const HARNESS_PROGRAM: &str = "def _envhub_check():\n    import sys\n    main = sys.modules.pop(\"envhub_setup\").__dict__.pop(\"main\")\n    main()\n\n\
+                               _envhub_check()\n";
 
 /// A fresh secret for one check: 128 bits from the guest's random stream,
 /// which the host seeds from a hash of the whole request (completion
@@ -318,7 +327,8 @@ fn harness_verdict(r: &CodeResult, nonce: &str) -> Option<(HarnessVerdict, Optio
 fn check_function(prompt: &str, test: &str, entry_point: &str, completion: &str) -> Result<Verdict, EnvError> {
     let (program, fenced) = function_program(prompt, entry_point, completion);
     let nonce = nonce()?;
-    let mut request = RunCode::python(harness_program());
+    let mut request = RunCode::python(HARNESS_PROGRAM);
+    request.setup = Some(harness_setup());
     request.stdin =
         json!({"nonce": nonce, "prompt": prompt, "program": program, "test": test, "entry_point": entry_point})
             .to_string();

@@ -7,10 +7,13 @@
  *
  *   envhub_init()  starts the interpreter and runs the init script given as
  *                  WASI argument 1 in a namespace of its own; the script
- *                  must define `run(argv)`. Called once, before the snapshot.
+ *                  must define `run(argv)` and `setup(argv)`. Called once,
+ *                  before the snapshot.
+ *   envhub_setup() calls `setup([argument 1, ...])` and returns its status:
+ *                  prepares state that many runs share (the host keeps what
+ *                  it changed in memory and applies it to later instances).
  *   envhub_run()   calls `run([argument 1, argument 2, ...])` and returns the
- *                  exit status it returns. Called once per instance, after
- *                  the snapshot.
+ *                  exit status it returns. Called once per instance.
  *
  * Both return a non-zero status, after printing the Python error to stderr,
  * when something is wrong; nothing here exits the process.
@@ -20,7 +23,8 @@
 #include <string.h>
 #include <wasi/api.h>
 
-static PyObject *runner = NULL;
+/* The init script's namespace, where `run` and `setup` live. */
+static PyObject *entries = NULL;
 
 /* The WASI arguments after the first, as a list of str (UTF-8, with
    surrogateescape for bytes that are not). */
@@ -55,6 +59,12 @@ done:
     free(argv);
     free(buf);
     return list;
+}
+
+/* Whether `ns` holds a callable named `name`. */
+static int defines(PyObject *ns, const char *name) {
+    PyObject *f = PyDict_GetItemString(ns, name);
+    return f != NULL && PyCallable_Check(f);
 }
 
 __attribute__((export_name("envhub_init"))) int envhub_init(void) {
@@ -97,13 +107,12 @@ __attribute__((export_name("envhub_init"))) int envhub_init(void) {
     if (code == NULL) goto fail;
     result = PyEval_EvalCode(code, ns, ns);
     if (result == NULL) goto fail;
-    runner = PyDict_GetItemString(ns, "run");
-    if (runner == NULL || !PyCallable_Check(runner)) {
-        runner = NULL;
-        PyErr_SetString(PyExc_NameError, "envhub_init: the init script defines no callable `run`");
+    if (!defines(ns, "run") || !defines(ns, "setup")) {
+        PyErr_SetString(PyExc_NameError, "envhub_init: the init script must define callables `run` and `setup`");
         goto fail;
     }
-    Py_INCREF(runner);
+    entries = ns;
+    Py_INCREF(entries);
     Py_DECREF(result);
     Py_DECREF(code);
     Py_DECREF(ns);
@@ -122,13 +131,16 @@ fail:
     return 1;
 }
 
-__attribute__((export_name("envhub_run"))) int envhub_run(void) {
-    if (runner == NULL) {
-        fprintf(stderr, "envhub_run: the interpreter was not initialised (call envhub_init first)\n");
+/* Calls the init script's function `name` with the WASI arguments; returns
+   its int result, or 1 after printing the error. */
+static int call_entry(const char *name) {
+    PyObject *fn = entries ? PyDict_GetItemString(entries, name) : NULL;
+    if (fn == NULL) {
+        fprintf(stderr, "envhub: `%s` is not defined (was envhub_init called?)\n", name);
         return 1;
     }
     PyObject *args = wasi_args();
-    PyObject *result = args ? PyObject_CallOneArg(runner, args) : NULL;
+    PyObject *result = args ? PyObject_CallOneArg(fn, args) : NULL;
     Py_XDECREF(args);
     if (result == NULL) {
         PyErr_Print();
@@ -144,3 +156,7 @@ __attribute__((export_name("envhub_run"))) int envhub_run(void) {
     }
     return (int)status;
 }
+
+__attribute__((export_name("envhub_setup"))) int envhub_setup(void) { return call_entry("setup"); }
+
+__attribute__((export_name("envhub_run"))) int envhub_run(void) { return call_entry("run"); }

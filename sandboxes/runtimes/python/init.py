@@ -1,7 +1,8 @@
 # Runs once per runtime, inside `envhub_init`, before the snapshot is taken
 # (sandboxes/src/code.rs): imports the modules that checks commonly use, so
 # each run finds them loaded, and defines `run`, which `envhub_run` calls once
-# per fresh instance of the snapshot.
+# per fresh instance of the snapshot, and `setup`, which `envhub_setup` calls
+# to prepare state that many runs share.
 #
 # `run(argv)` behaves like `python -S -c <argv[0]> argv[1:]` started in
 # /work with /work first on sys.path: the program runs as `__main__` (file
@@ -41,7 +42,7 @@ def _exit_status(code):
     if code is None:
         return 0
     if isinstance(code, int):
-        return code & 0xFFFFFFFF if code < 0 else code
+        return (code + 2**31) % 2**32 - 2**31  # as C's int, which carries it out
     try:
         sys.stderr.write(str(code) + "\n")
     except BaseException:
@@ -60,6 +61,19 @@ def _flush():
     return status
 
 
+def _fresh_module(name):
+    module = _types.ModuleType(name)
+    module.__dict__["__builtins__"] = _builtins
+    sys.modules[name] = module
+    return module
+
+
+def _report(e):
+    # The traceback without this file's frame: it starts in the caller's code.
+    tb = e.__traceback__
+    sys.excepthook(type(e), e, tb.tb_next if tb is not None else None)
+
+
 def run(argv):
     source = argv[0] if argv else ""
     sys.argv = ["main.py"] + list(argv[1:])
@@ -67,24 +81,42 @@ def run(argv):
     sys.path.insert(0, "/work")
     # Seeded like a fresh interpreter: from the run's own random bytes.
     _random.seed()
-    main = _types.ModuleType("__main__")
-    main.__dict__["__builtins__"] = _builtins
-    sys.modules["__main__"] = main
+    main = _fresh_module("__main__")
     try:
         exec(compile(source, "main.py", "exec"), main.__dict__)
         status = 0
     except SystemExit as e:
         status = _exit_status(e.code)
     except BaseException as e:
-        tb = e.__traceback__
-        # Drop this function's frame: the traceback starts in main.py.
-        sys.excepthook(type(e), e, tb.tb_next if tb is not None else None)
+        _report(e)
         status = 1
     try:
         _atexit._run_exitfuncs()
     except BaseException:
         pass
     return _flush() or status
+
+
+def setup(argv):
+    # Runs a request's `setup` source as the module `envhub_setup` (in
+    # sys.modules, so programs import it). The host keeps the memory this
+    # leaves behind and starts each run with the same `setup` from it, so the
+    # setup must not leave files open. Output is flushed (and discarded by
+    # the host); the status is 0, or 1 after printing the traceback.
+    source = argv[0] if argv else ""
+    os.chdir("/work")
+    module = _fresh_module("envhub_setup")
+    try:
+        exec(compile(source, "setup.py", "exec"), module.__dict__)
+        status = 0
+    except BaseException as e:
+        sys.modules.pop("envhub_setup", None)
+        _report(e)
+        status = 1
+    status = _flush() or status
+    _gc.collect()
+    _gc.freeze()
+    return status
 
 
 # The snapshot holds every object made so far; freezing them keeps the
