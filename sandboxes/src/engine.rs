@@ -224,11 +224,7 @@ impl Sandbox {
         }
         let wasm = crate::code::make_snapshot(runtime)?;
         if let Some(path) = &cached {
-            // An optimisation, like the module cache: failing to write it is not an error.
-            let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, &wasm).is_ok() && std::fs::rename(&tmp, path).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            write_cache_file(path, &wasm);
         }
         let digest: [u8; 32] = Sha256::digest(&wasm).into();
         self.compiled(&wasm, &digest)
@@ -302,13 +298,20 @@ impl Sandbox {
             }
         }
         let module = self.compile(wasm)?;
-        // The cache is an optimisation: failing to write it is not an error.
         if let Ok(bytes) = module.serialize() {
-            let tmp = dir.join(format!(".{}.{}.tmp", hex::encode(digest), std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            write_cache_file(&path, &bytes);
         }
         Ok(module)
+    }
+}
+
+/// Writes a cache file so that readers only ever see it complete: written
+/// beside it under a temporary name, then renamed into place. The caches are
+/// an optimisation, so failing to write is not an error.
+fn write_cache_file(path: &Path, bytes: &[u8]) {
+    let Some(name) = path.file_name() else { return };
+    let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }

@@ -14,25 +14,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use envhub_sandbox::package::Manifest;
-use envhub_sandbox::{LoadOptions, Sandbox, SandboxConfig};
 use envhub_sdk::host::RunCode;
 use envhub_sdk::{Message, TaskSource};
-use envhub_tests::{guest_wasm, latency};
+use envhub_tests::latency;
 
 fn main() {
     let env_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../environments/code");
-    let manifest = std::fs::read_to_string(env_dir.join("envhub.toml")).expect("read envhub.toml");
-    let manifest = Manifest::parse(&manifest).expect("valid manifest");
-    let cache = envhub_tests::target_dir().join("envhub-test-cache");
-    let sandbox = Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).expect("sandbox");
+    let sandbox = envhub_tests::test_sandbox();
     let t = Instant::now();
-    let options = LoadOptions {
-        limits: manifest.limits,
-        capabilities: manifest.package.capabilities,
-        data_dir: Some(env_dir.join("data")),
-    };
-    let module = sandbox.load_file(&guest_wasm("envhub-env-code"), options).expect("load code module");
+    let (_, module) = envhub_tests::load_env(&sandbox, &env_dir, "envhub-env-code", Some(env_dir.join("data")));
     println!("load (module + python runtime, from the disk cache when warm): {:.1?}", t.elapsed());
 
     let mut start = Vec::new();

@@ -1,7 +1,10 @@
 //! Helpers shared by envhub's end-to-end tests: where the workspace and its
 //! built guests are.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use envhub_sandbox::package::Manifest;
+use envhub_sandbox::{EnvModule, LoadOptions, Sandbox, SandboxConfig};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -27,6 +30,38 @@ pub fn guest_wasm(crate_name: &str) -> PathBuf {
     let path = target_dir().join("wasm32-wasip1/release").join(format!("{crate_name}.wasm"));
     assert!(path.is_file(), "{} is missing: run scripts/build-guests.sh first", path.display());
     path
+}
+
+/// A sandbox with default settings that keeps compiled modules (and the
+/// Python snapshot) in the test cache shared by every test and bench.
+///
+/// # Panics
+/// When the sandbox cannot be created.
+pub fn test_sandbox() -> Sandbox {
+    let cache = target_dir().join("envhub-test-cache");
+    Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).expect("sandbox")
+}
+
+/// Loads a first-party environment into `sandbox` as its package would run:
+/// the guest `crate_name` under the limits and capabilities of
+/// `env_dir/envhub.toml`, with `data_dir` as `/data`. Returns the manifest too. `env_dir` comes from the
+/// caller's own `CARGO_MANIFEST_DIR` (this lib may have been built in another
+/// checkout sharing the target directory).
+///
+/// # Panics
+/// When the manifest or the guest cannot be loaded.
+pub fn load_env(
+    sandbox: &Sandbox,
+    env_dir: &Path,
+    crate_name: &str,
+    data_dir: Option<PathBuf>,
+) -> (Manifest, EnvModule) {
+    let manifest = std::fs::read_to_string(env_dir.join("envhub.toml")).expect("read envhub.toml");
+    let manifest = Manifest::parse(&manifest).expect("valid manifest");
+    let options =
+        LoadOptions { limits: manifest.limits, capabilities: manifest.package.capabilities.clone(), data_dir };
+    let module = sandbox.load_file(&guest_wasm(crate_name), options).expect("load the environment module");
+    (manifest, module)
 }
 
 /// Latency figures of a set of samples, in microseconds.

@@ -7,10 +7,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use envhub_sandbox::package::Manifest;
-use envhub_sandbox::{EnvModule, LoadOptions, Sandbox, SandboxConfig};
+use envhub_sandbox::EnvModule;
 use envhub_sdk::{Message, StepResponse, TaskSource};
-use envhub_tests::guest_wasm;
 use serde_json::{Map, json};
 
 fn env_dir() -> PathBuf {
@@ -20,17 +18,13 @@ fn env_dir() -> PathBuf {
 fn module() -> &'static EnvModule {
     static MODULE: OnceLock<EnvModule> = OnceLock::new();
     MODULE.get_or_init(|| {
-        let manifest = std::fs::read_to_string(env_dir().join("envhub.toml")).expect("read envhub.toml");
-        let manifest = Manifest::parse(&manifest).expect("valid manifest");
-        let cache = envhub_tests::target_dir().join("envhub-test-cache");
-        let sandbox =
-            Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).expect("sandbox");
-        let options = LoadOptions {
-            limits: manifest.limits,
-            capabilities: manifest.package.capabilities,
-            data_dir: Some(env_dir().join("data")),
-        };
-        sandbox.load_file(&guest_wasm("envhub-env-code"), options).expect("load code module")
+        envhub_tests::load_env(
+            &envhub_tests::test_sandbox(),
+            &env_dir(),
+            "envhub-env-code",
+            Some(env_dir().join("data")),
+        )
+        .1
     })
 }
 

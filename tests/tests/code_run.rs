@@ -13,10 +13,7 @@ use envhub_sdk::{ErrorKind, Response};
 /// from the on-disk cache after the first run).
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| {
-        let cache = envhub_tests::target_dir().join("envhub-test-cache");
-        Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).expect("sandbox")
-    })
+    SANDBOX.get_or_init(envhub_tests::test_sandbox)
 }
 
 fn python(code: &str) -> RunCode {

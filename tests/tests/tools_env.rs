@@ -4,10 +4,8 @@
 
 use std::path::PathBuf;
 
-use envhub_sandbox::package::Manifest;
-use envhub_sandbox::{EnvModule, LoadOptions, Sandbox, SandboxConfig};
+use envhub_sandbox::EnvModule;
 use envhub_sdk::{Envelope, Request, TaskSource};
-use envhub_tests::guest_wasm;
 
 /// `environments/tools`, found from this crate's own manifest directory
 /// (`workspace_root()` may come from a lib built in another checkout that
@@ -17,12 +15,10 @@ fn env_dir() -> PathBuf {
 }
 
 fn load(data_dir: Option<PathBuf>) -> EnvModule {
-    let manifest = std::fs::read_to_string(env_dir().join("envhub.toml")).expect("read envhub.toml");
-    let manifest = Manifest::parse(&manifest).expect("valid manifest");
+    let (manifest, module) =
+        envhub_tests::load_env(&envhub_tests::test_sandbox(), &env_dir(), "envhub-env-tools", data_dir);
     assert_eq!(manifest.package.name.to_string(), "envhub/tools");
-    let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
-    let options = LoadOptions { limits: manifest.limits, capabilities: manifest.package.capabilities, data_dir };
-    sandbox.load_file(&guest_wasm("envhub-env-tools"), options).expect("load tools module")
+    module
 }
 
 fn play_reference(module: &EnvModule, source: TaskSource, max_reward: f64) -> u64 {
