@@ -24,25 +24,6 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn metadata(dir: &Path) -> Result<Value> {
-    let output = cargo()
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running `cargo metadata` (is cargo installed?)")?;
-    if !output.status.success() {
-        bail!("`cargo metadata` failed for {}", dir.display());
-    }
-    serde_json::from_slice(&output.stdout).context("reading `cargo metadata` output")
-}
-
-/// The cargo target directory of the crate in `dir`.
-pub fn cargo_target_dir(dir: &Path) -> Result<PathBuf> {
-    let meta = metadata(dir)?;
-    meta["target_directory"].as_str().map(PathBuf::from).context("`cargo metadata` gave no target_directory")
-}
-
 /// Builds the crate's wasm32-wasip1 binary and returns its path. Source paths
 /// are remapped so the module's bytes do not depend on where it was built.
 /// The same settings are in `scripts/build-guests.sh`; keep them in step.
@@ -96,13 +77,16 @@ fn compile(dir: &Path, workspace_root: &Path) -> Result<PathBuf> {
 
 /// Runs `envhub build` and returns the package path.
 pub fn run(args: Args) -> Result<PathBuf> {
-    let dir =
-        crate::resolve::crate_dir(&args.dir).with_context(|| format!("no envhub.toml in {}", args.dir.display()))?;
+    let dir = envhub_client::resolve::crate_dir(&args.dir)
+        .with_context(|| format!("no envhub.toml in {}", args.dir.display()))?;
+    if dir != args.dir {
+        eprintln!("using the environment in {}", dir.display());
+    }
     let manifest_path = dir.join("envhub.toml");
     let manifest_text =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let manifest = Manifest::parse(&manifest_text).with_context(|| format!("in {}", manifest_path.display()))?;
-    let meta = metadata(&dir)?;
+    let meta = envhub_client::resolve::cargo_metadata(&dir)?;
     let workspace_root = PathBuf::from(meta["workspace_root"].as_str().unwrap_or("."));
     let target_dir = PathBuf::from(meta["target_directory"].as_str().unwrap_or("target"));
 
@@ -120,7 +104,7 @@ pub fn run(args: Args) -> Result<PathBuf> {
 
     // The module must describe itself as the manifest does.
     let sandbox = crate::home::sandbox()?;
-    let loaded = sandbox.load_package(&package, &crate::home::data_dir())?;
+    let loaded = sandbox.load_package(&package, &envhub_client::home::data_dir())?;
     let info = loaded.info().context("the built module failed its `info` call")?;
     let (name, version) = (manifest.package.name.to_string(), manifest.package.version.to_string());
     if info.name != name || info.version != version {
@@ -132,16 +116,11 @@ pub fn run(args: Args) -> Result<PathBuf> {
     }
 
     let out = match args.out {
-        Some(out) if out.is_dir() => out.join(crate::resolve::package_file_name(&manifest)),
+        Some(out) if out.is_dir() => out.join(envhub_client::resolve::package_file_name(&manifest)),
         Some(out) => out,
-        None => target_dir.join("envhub").join(crate::resolve::package_file_name(&manifest)),
+        None => target_dir.join("envhub").join(envhub_client::resolve::package_file_name(&manifest)),
     };
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let tmp = out.with_extension("envpkg.tmp");
-    std::fs::write(&tmp, &archive).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+    envhub_sandbox::fs::write_atomic(&out, &archive).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "built {name}@{version} -> {} ({} bytes, {} data files, {})",
         out.display(),

@@ -18,7 +18,7 @@ pub struct Args {
 /// Runs `envhub info`.
 pub fn run(args: Args) -> Result<()> {
     let sandbox = crate::home::sandbox()?;
-    let loaded = crate::resolve::load(&sandbox, &args.env)?;
+    let loaded = crate::home::load(&sandbox, &args.env)?;
     let info = loaded.module.info().context("`info` call failed")?;
     if args.json {
         let manifest = loaded.package.as_ref().map(|p| &p.manifest);

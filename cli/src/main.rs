@@ -7,7 +7,6 @@ mod hub;
 mod info;
 mod new;
 mod play;
-mod resolve;
 mod run;
 mod runner_common;
 mod score;

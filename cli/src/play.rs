@@ -58,7 +58,7 @@ fn parse_turn(line: &str, turn: usize) -> Result<Message> {
 /// Runs `envhub play`.
 pub fn run(args: Args) -> Result<()> {
     let sandbox = crate::home::sandbox()?;
-    let loaded = crate::resolve::load(&sandbox, &args.env)?;
+    let loaded = crate::home::load(&sandbox, &args.env)?;
     let info = loaded.module.info()?;
     let source = match (&args.task, &args.split) {
         (Some(task), _) => TaskSource::Inline(serde_json::from_str(task).context("--task is not JSON")?),

@@ -137,16 +137,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Loads environment `arg` as a runner handle.
 pub fn load_env(sandbox: &envhub_sandbox::Sandbox, arg: &str) -> Result<EnvHandle> {
-    let path = PathBuf::from(arg);
-    let loaded = crate::resolve::load(sandbox, &path)?;
-    let digest = loaded.digest();
-    let source = match &loaded.package {
-        Some(_) if path.is_file() => Some(path.display().to_string()),
-        Some(_) => crate::resolve::crate_dir(&path)
-            .and_then(|d| crate::resolve::package_path(&d).ok())
-            .map(|p| p.display().to_string()),
-        None => Some(path.display().to_string()),
-    };
+    let loaded = crate::home::load(sandbox, std::path::Path::new(arg))?;
+    let (digest, source) = (loaded.digest(), loaded.source());
     Ok(EnvHandle::new(loaded.module, digest, source)?)
 }
 

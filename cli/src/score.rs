@@ -6,11 +6,9 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use envhub_sandbox::{EnvModule, SandboxError};
-use envhub_sdk::{Message, TaskSource};
 use indicatif::ProgressBar;
 use serde_json::{Map, Value, json};
 
@@ -56,16 +54,10 @@ fn sandbox_error_line(e: &SandboxError) -> Value {
     }
 }
 
-/// Scores one completion: reset on the inline task, then one step.
+/// Scores one completion on the inline `task` (reset with seed 0, one step).
 pub fn score_one(module: &EnvModule, task: Value, completion: &str, config: &Map<String, Value>) -> Value {
-    let reset = match module.reset(TaskSource::Inline(task), 0, config.clone()) {
-        Ok(r) => r,
-        Err(e) => return sandbox_error_line(&e),
-    };
-    match module.step(reset.state, Message::assistant(completion)) {
-        Ok(step) => {
-            json!({ "task_id": reset.task_id, "reward": step.reward, "metrics": step.metrics, "done": step.done })
-        }
+    match module.score(task, completion, 0, config.clone()) {
+        Ok(scored) => json!(scored),
         Err(e) => sandbox_error_line(&e),
     }
 }
@@ -98,7 +90,7 @@ fn parse_config(config: Option<&str>) -> Result<Map<String, Value>> {
 pub fn run(args: Args) -> Result<()> {
     let config = parse_config(args.config.as_deref())?;
     let sandbox = crate::home::sandbox()?;
-    let loaded = crate::resolve::load(&sandbox, &args.env)?;
+    let loaded = crate::home::load(&sandbox, &args.env)?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -135,39 +127,20 @@ pub fn run(args: Args) -> Result<()> {
     };
     // A trailing empty line is not a task; empty lines inside the file are answered with an error.
     let n = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
-    let threads =
-        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).clamp(1, 64);
+    let threads = args.threads.unwrap_or_else(envhub_sandbox::score::default_threads).clamp(1, 64);
     let bar = ProgressBar::new(n as u64);
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Value>> = vec![None; n];
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        done.push((i, score_line(&loaded.module, &lines[i], &config)));
-                        bar.inc(1);
-                    }
-                    done
-                })
-            })
-            .collect();
-        for w in workers {
-            if let Ok(done) = w.join() {
-                for (i, v) in done {
-                    results[i] = Some(v);
-                }
-            }
-        }
-    });
+    let results = envhub_sandbox::score::par_map(
+        n,
+        threads,
+        |i| {
+            let result = score_line(&loaded.module, &lines[i], &config);
+            bar.inc(1);
+            result
+        },
+        |i| error_line("internal", format!("line {} was not scored", i + 1)),
+    );
     bar.finish_and_clear();
-    for (i, result) in results.into_iter().enumerate() {
-        let result = result.unwrap_or_else(|| error_line("internal", format!("line {} was not scored", i + 1)));
+    for result in results {
         writeln!(out, "{result}")?;
     }
     out.flush()?;

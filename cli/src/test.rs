@@ -26,7 +26,7 @@ pub fn run(args: Args) -> Result<()> {
     let options = SelfTestOptions { tasks_per_split: args.tasks, seed: args.seed };
     let mut failed = Vec::new();
     for env in &args.envs {
-        let loaded = crate::resolve::load(&sandbox, env)?;
+        let loaded = crate::home::load(&sandbox, env)?;
         let info = loaded.module.info()?;
         println!("{}@{} ({})", info.name, info.version, loaded.digest());
         let bar = ProgressBar::new(planned_tasks(&info, &options));

@@ -29,7 +29,7 @@ pub struct ServeArgs {
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Serve(args) => {
-            let store = args.store.unwrap_or_else(|| crate::home::root().join("trajectories/api.log"));
+            let store = args.store.unwrap_or_else(|| envhub_client::home::root().join("trajectories/api.log"));
             if let Some(dir) = store.parent() {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }

@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     for line in text.lines() {
         let Ok(t) = serde_json::from_str::<Trajectory>(line) else { continue };
-        if let Ok(cached) = crate::hub::pull::cache_path(&t.env.digest)
+        if let Ok(cached) = envhub_client::pull::cache_path(&t.env.digest)
             && cached.is_file()
         {
             add(cached.display().to_string());
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut by_digest: HashMap<String, EnvModule> = HashMap::new();
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in &candidates {
-        let loaded = match crate::resolve::load(&sandbox, Path::new(c)) {
+        let loaded = match crate::home::load(&sandbox, Path::new(c)) {
             Ok(l) => l,
             Err(e) if args.envs.contains(c) => return Err(e),
             Err(_) => continue,

@@ -305,13 +305,8 @@ impl Sandbox {
     }
 }
 
-/// Writes a cache file so that readers only ever see it complete: written
-/// beside it under a temporary name, then renamed into place. The caches are
-/// an optimisation, so failing to write is not an error.
+/// Writes a cache file (see [`crate::fs::write_atomic`]). The caches are an
+/// optimisation, so failing to write is not an error.
 fn write_cache_file(path: &Path, bytes: &[u8]) {
-    let Some(name) = path.file_name() else { return };
-    let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = crate::fs::write_atomic(path, bytes);
 }

@@ -8,9 +8,9 @@ use clap::{Args, Subcommand};
 use envhub_sandbox::package::Package;
 use serde_json::json;
 
-use super::client::{Client, Credentials};
-use super::pull::{Options, fetch};
-use super::spec::{Spec, parse_exact};
+use envhub_client::hub::{Client, Credentials};
+use envhub_client::pull::{PullOptions, fetch};
+use envhub_client::spec::{Spec, parse_exact};
 
 /// Commands that talk to (or are) a hub.
 #[derive(Subcommand)]
@@ -119,7 +119,7 @@ pub struct PullArgs {
     #[arg(long)]
     locked: bool,
     /// The lockfile.
-    #[arg(long, default_value = super::lockfile::LOCKFILE)]
+    #[arg(long, default_value = envhub_client::lockfile::LOCKFILE)]
     lockfile: PathBuf,
     /// Hub URL.
     #[arg(long)]
@@ -177,7 +177,7 @@ impl HubCommand {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    let data = args.data.unwrap_or_else(|| crate::home::root().join("hub"));
+    let data = args.data.unwrap_or_else(|| envhub_client::home::root().join("hub"));
     let mut config = envhub_hub::HubConfig::embedded(&data);
     config.max_package_bytes = args.max_package_bytes;
     config.public_read = !args.private;
@@ -222,8 +222,8 @@ fn token_create(args: TokenCreateArgs) -> Result<()> {
 fn publish(args: PublishArgs) -> Result<()> {
     let path = if args.package.is_file() {
         args.package.clone()
-    } else if let Some(dir) = crate::resolve::crate_dir(&args.package) {
-        let path = crate::resolve::package_path(&dir)?;
+    } else if let Some(dir) = envhub_client::resolve::crate_dir(&args.package) {
+        let path = envhub_client::resolve::package_path(&dir)?;
         if !path.is_file() {
             bail!("{} is not built yet: run `envhub build {}` first", dir.display(), dir.display());
         }
@@ -256,7 +256,7 @@ fn publish(args: PublishArgs) -> Result<()> {
 fn pull(args: PullArgs) -> Result<()> {
     let spec = Spec::parse(&args.spec)?;
     let options =
-        Options { hub: args.hub, locked: args.locked, lockfile: args.lockfile, update_lockfile: !args.locked };
+        PullOptions { hub: args.hub, locked: args.locked, lockfile: args.lockfile, update_lockfile: !args.locked };
     let fetched = fetch(&spec, &options)?;
     let e = &fetched.entry;
     let how = if fetched.from_lockfile { " (locked)" } else { "" };

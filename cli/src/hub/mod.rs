@@ -1,11 +1,6 @@
-//! The hub side of the CLI: `serve`, `login`, `token create`, `publish`,
-//! `pull`, `search`, `yank`, the `envhub.lock` lockfile, and resolving
-//! `owner/name@REQ` arguments for every command that takes an environment.
-
-pub mod client;
-pub mod lockfile;
-pub mod pull;
-pub mod spec;
+//! The hub commands of the CLI: `serve`, `login`, `token create`, `publish`,
+//! `pull`, `search`, `yank`. Resolution, pulls and the lockfile live in
+//! `envhub-client`.
 
 mod commands;
 

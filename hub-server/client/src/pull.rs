@@ -4,19 +4,19 @@
 //! cached or anything runs. The cache is content-addressed:
 //! `$ENVHUB_HOME/packages/sha256/<hex>.envpkg`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use super::client::Client;
-use super::lockfile::{LOCKFILE, LockEntry, Lockfile};
-use super::spec::Spec;
+use crate::ClientError;
+use crate::hub::Client;
+use crate::lockfile::{LOCKFILE, LockEntry, Lockfile};
+use crate::spec::Spec;
 
 /// How to resolve.
 #[derive(Clone, Debug)]
-pub struct Options {
-    /// `--hub`.
+pub struct PullOptions {
+    /// The hub (else `ENVHUB_HUB` or the login file's).
     pub hub: Option<String>,
     /// Use exactly the lockfile's digests; never consult the index.
     pub locked: bool,
@@ -26,11 +26,11 @@ pub struct Options {
     pub update_lockfile: bool,
 }
 
-impl Options {
-    /// For commands that take an environment: `ENVHUB_HUB`, `ENVHUB_LOCKED=1`,
-    /// `./envhub.lock`.
-    pub fn from_env() -> Options {
-        Options {
+impl Default for PullOptions {
+    /// What commands that take an environment use: the configured hub,
+    /// `ENVHUB_LOCKED=1` for `--locked`, `./envhub.lock`, updated.
+    fn default() -> PullOptions {
+        PullOptions {
             hub: None,
             locked: std::env::var("ENVHUB_LOCKED").is_ok_and(|v| v == "1" || v == "true"),
             lockfile: PathBuf::from(LOCKFILE),
@@ -50,29 +50,38 @@ pub struct Fetched {
     pub from_lockfile: bool,
 }
 
-/// Where the archive with `digest` is cached.
-pub fn cache_path(digest: &str) -> Result<PathBuf> {
-    let hex = digest.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    let hex = hex.with_context(|| format!("`{digest}` is not `sha256:` and 64 hex digits"))?;
-    Ok(crate::home::root().join("packages").join("sha256").join(format!("{hex}.envpkg")))
+/// The 64 hex digits of a `sha256:<hex>` digest.
+pub fn digest_hex(digest: &str) -> Result<&str, ClientError> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| ClientError::Invalid(format!("`{digest}` is not `sha256:` and 64 hex digits")))
 }
 
-fn sha256(bytes: &[u8]) -> String {
+/// Where the archive with `digest` is cached.
+pub fn cache_path(digest: &str) -> Result<PathBuf, ClientError> {
+    Ok(crate::home::packages_dir().join(format!("{}.envpkg", digest_hex(digest)?)))
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// Resolves `spec` and makes sure its verified archive is in the cache.
-pub fn fetch(spec: &Spec, options: &Options) -> Result<Fetched> {
+pub fn fetch(spec: &Spec, options: &PullOptions) -> Result<Fetched, ClientError> {
     let name = spec.name.to_string();
     let mut lock = Lockfile::read(&options.lockfile)?;
     let pinned = lock.get(&name).filter(|e| semver::Version::parse(&e.version).is_ok_and(|v| spec.req.matches(&v)));
     let (entry, from_lockfile) = match pinned {
         Some(entry) => (entry.clone(), true),
-        None if options.locked => bail!(
-            "{} has no entry for {name} matching `{}` and --locked forbids resolving anew; run `envhub pull {spec}` without --locked",
-            options.lockfile.display(),
-            spec.req
-        ),
+        None if options.locked => {
+            return Err(ClientError::NotFound(format!(
+                "{} has no entry for {name} matching `{}` and --locked forbids resolving anew; run `envhub pull {spec}` without --locked",
+                options.lockfile.display(),
+                spec.req
+            )));
+        }
         None => (resolve(spec, options)?, false),
     };
     let path = ensure_cached(&entry, options)?;
@@ -84,10 +93,18 @@ pub fn fetch(spec: &Spec, options: &Options) -> Result<Fetched> {
 }
 
 /// The highest non-yanked version on the hub that satisfies `spec`.
-fn resolve(spec: &Spec, options: &Options) -> Result<LockEntry> {
+fn resolve(spec: &Spec, options: &PullOptions) -> Result<LockEntry, ClientError> {
     let client = Client::new(options.hub.as_deref())?;
     let name = spec.name.to_string();
-    let index = client.get(&format!("looking up {name}"), &format!("/api/v1/packages/{name}"))?;
+    let index = match client.get(&format!("looking up {name}"), &format!("/api/v1/packages/{name}")) {
+        Err(ClientError::Hub { status: 404, .. }) => {
+            return Err(ClientError::NotFound(format!(
+                "{name} is not on {}; `envhub search` lists what is",
+                client.base
+            )));
+        }
+        other => other?,
+    };
     let versions = index["versions"].as_array().cloned().unwrap_or_default();
     let mut best: Option<(semver::Version, String)> = None;
     let mut yanked_matches = Vec::new();
@@ -111,17 +128,20 @@ fn resolve(spec: &Spec, options: &Options) -> Result<LockEntry> {
         } else {
             format!(" (yanked, usable only through a lockfile: {})", yanked_matches.join(", "))
         };
-        bail!("no version of {name} on {} matches `{}`{yanked}", client.base, spec.req);
+        return Err(ClientError::NotFound(format!(
+            "no version of {name} on {} matches `{}`{yanked}",
+            client.base, spec.req
+        )));
     };
     Ok(LockEntry { name, version: version.to_string(), source: client.base.clone(), digest })
 }
 
 /// Downloads `entry` into the cache unless a verified copy is there; the
 /// digest is checked before the archive is written to the cache.
-fn ensure_cached(entry: &LockEntry, options: &Options) -> Result<PathBuf> {
+fn ensure_cached(entry: &LockEntry, options: &PullOptions) -> Result<PathBuf, ClientError> {
     let path = cache_path(&entry.digest)?;
     if let Ok(bytes) = std::fs::read(&path) {
-        if sha256(&bytes) == entry.digest {
+        if sha256_digest(&bytes) == entry.digest {
             return Ok(path);
         }
         // A damaged cache entry: drop it and download again.
@@ -130,24 +150,17 @@ fn ensure_cached(entry: &LockEntry, options: &Options) -> Result<PathBuf> {
     let hub = options.hub.clone().unwrap_or_else(|| entry.source.clone());
     let client = Client::new(Some(&hub))?;
     let bytes = client.download(&entry.digest)?;
-    let got = sha256(&bytes);
+    let got = sha256_digest(&bytes);
     if got != entry.digest {
-        bail!(
-            "digest mismatch for {} {} from {}: expected {}, got {got}; the download was discarded and nothing was run",
-            entry.name,
-            entry.version,
-            client.base,
-            entry.digest
-        );
+        return Err(ClientError::DigestMismatch {
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            source_url: client.base.clone(),
+            expected: entry.digest.clone(),
+            got,
+        });
     }
-    write_atomically(&path, &bytes)?;
+    envhub_sandbox::fs::write_atomic(&path, &bytes)
+        .map_err(|e| ClientError::io(format!("writing {}", path.display()), e))?;
     Ok(path)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("cache path has no parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

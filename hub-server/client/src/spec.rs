@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use anyhow::{Context, Result, anyhow};
 use envhub_sandbox::package::PackageName;
 use semver::VersionReq;
+
+use crate::ClientError;
 
 /// A package requirement.
 #[derive(Clone, Debug)]
@@ -18,18 +19,19 @@ pub struct Spec {
 
 impl Spec {
     /// Parses `owner/name[@REQ]`.
-    pub fn parse(s: &str) -> Result<Spec> {
+    pub fn parse(s: &str) -> Result<Spec, ClientError> {
         let (name, req) = match s.split_once('@') {
             Some((name, req)) => (name, req),
             None => (s, "*"),
         };
-        let name: PackageName = name.parse().map_err(|e: String| anyhow!(e))?;
-        let req = VersionReq::parse(req).with_context(|| format!("`{req}` in `{s}` is not a semver requirement"))?;
+        let name: PackageName = name.parse().map_err(ClientError::Invalid)?;
+        let req = VersionReq::parse(req)
+            .map_err(|e| ClientError::Invalid(format!("`{req}` in `{s}` is not a semver requirement: {e}")))?;
         Ok(Spec { name, req })
     }
 
     /// Parses an environment argument that looks like a package requirement
-    /// (it has a `/`, and no path separators beyond it), `None` otherwise.
+    /// (it has one `/` and does not start with `.`), `None` otherwise.
     pub fn from_arg(arg: &str) -> Option<Spec> {
         if arg.matches('/').count() != 1 || arg.starts_with('.') {
             return None;
@@ -45,10 +47,12 @@ impl fmt::Display for Spec {
 }
 
 /// `owner/name@VERSION` with an exact version.
-pub fn parse_exact(s: &str) -> Result<(PackageName, semver::Version)> {
-    let (name, version) = s.split_once('@').with_context(|| format!("`{s}` must be `owner/name@VERSION`"))?;
-    let name: PackageName = name.parse().map_err(|e: String| anyhow!(e))?;
-    let version = semver::Version::parse(version).with_context(|| format!("`{version}` is not a semantic version"))?;
+pub fn parse_exact(s: &str) -> Result<(PackageName, semver::Version), ClientError> {
+    let (name, version) =
+        s.split_once('@').ok_or_else(|| ClientError::Invalid(format!("`{s}` must be `owner/name@VERSION`")))?;
+    let name: PackageName = name.parse().map_err(ClientError::Invalid)?;
+    let version = semver::Version::parse(version)
+        .map_err(|e| ClientError::Invalid(format!("`{version}` is not a semantic version: {e}")))?;
     Ok((name, version))
 }
 
