@@ -10,6 +10,7 @@ mod play;
 mod run;
 mod runner_common;
 mod score;
+mod serve_env;
 mod test;
 mod trajectories;
 mod verify;
@@ -53,6 +54,12 @@ enum Command {
     /// The trajectory API (Atropos-compatible).
     #[command(subcommand)]
     Trajectories(trajectories::Command),
+    /// Serve an environment's rewards over HTTP: OpenRLHF's remote reward
+    /// protocol (POST /get_reward) and POST /score.
+    RewardServer(serve_env::RewardServerArgs),
+    /// Serve an environment to OpenEnv clients (TRL, SkyRL, verifiers).
+    #[command(subcommand)]
+    Openenv(serve_env::OpenEnvCommand),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +76,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Trajectories(cmd) => trajectories::run(cmd),
+        Command::RewardServer(args) => serve_env::reward_server(args),
+        Command::Openenv(cmd) => serve_env::openenv(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

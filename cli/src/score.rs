@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use envhub_sandbox::{EnvModule, SandboxError};
+use envhub_sandbox::EnvModule;
 use indicatif::ProgressBar;
 use serde_json::{Map, Value, json};
 
@@ -47,18 +47,11 @@ fn error_line(kind: &str, message: impl Into<String>) -> Value {
     json!({ "error": { "kind": kind, "message": message.into() } })
 }
 
-fn sandbox_error_line(e: &SandboxError) -> Value {
-    match e {
-        SandboxError::Guest(g) => error_line(g.kind.as_str(), g.message.clone()),
-        other => error_line(other.kind(), other.to_string()),
-    }
-}
-
 /// Scores one completion on the inline `task` (reset with seed 0, one step).
 pub fn score_one(module: &EnvModule, task: Value, completion: &str, config: &Map<String, Value>) -> Value {
     match module.score(task, completion, 0, config.clone()) {
         Ok(scored) => json!(scored),
-        Err(e) => sandbox_error_line(&e),
+        Err(e) => envhub_sandbox::score::error_json(&e),
     }
 }
 

@@ -118,6 +118,9 @@ pub enum RunnerError {
         /// The parse error.
         message: String,
     },
+    /// An environment reference could not be resolved or loaded.
+    #[error(transparent)]
+    Resolve(#[from] envhub_client::ClientError),
 }
 
 impl RunnerError {

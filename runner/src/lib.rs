@@ -10,6 +10,9 @@
 //! - Sinks: [`sink::JsonlSink`], [`sink::ApiSink`] (Atropos-compatible), and
 //!   the trajectory API server itself in [`api`].
 //! - [`verify`] replays recorded trajectories; [`eval`] computes pass@k.
+//! - Environments served to trainers: [`reward_server`] (OpenRLHF's remote
+//!   reward protocol and a generic scoring endpoint) and [`openenv`]
+//!   (OpenEnv's environment protocol, for OpenEnv clients).
 
 #![warn(missing_docs)]
 
@@ -17,7 +20,9 @@ pub mod api;
 pub mod env;
 pub mod error;
 pub mod eval;
+pub mod openenv;
 pub mod policy;
+pub mod reward_server;
 pub mod run;
 pub mod sink;
 pub mod trajectory;

@@ -181,3 +181,49 @@ pub fn verify_reader(
     }
     Ok(report)
 }
+
+/// Verifies the trajectory file `text`, finding each recorded environment
+/// among `envs` (references the caller names, which must load), then the
+/// package with the recorded digest in the local pull cache, then the
+/// recorded source if it still exists. Blocking.
+pub fn verify_text(
+    text: &str,
+    envs: &[String],
+    sandbox: &envhub_sandbox::Sandbox,
+    resolver: &envhub_client::Resolver,
+) -> Result<VerifyReport, RunnerError> {
+    let mut candidates: Vec<String> = envs.to_vec();
+    let mut add = |c: String| {
+        if !candidates.contains(&c) {
+            candidates.push(c);
+        }
+    };
+    for line in text.lines() {
+        let Ok(t) = serde_json::from_str::<Trajectory>(line) else { continue };
+        if let Ok(cached) = envhub_client::pull::cache_path(&t.env.digest)
+            && cached.is_file()
+        {
+            add(cached.display().to_string());
+        }
+        if let Some(src) = t.env.source
+            && std::path::Path::new(&src).exists()
+        {
+            add(src);
+        }
+    }
+    let mut by_digest: std::collections::HashMap<String, EnvModule> = std::collections::HashMap::new();
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &candidates {
+        let loaded = match resolver.load(sandbox, c) {
+            Ok(l) => l,
+            Err(e) if envs.contains(c) => return Err(RunnerError::Resolve(e)),
+            Err(_) => continue,
+        };
+        let digest = loaded.digest();
+        if let Ok(info) = loaded.module.info() {
+            names.entry(info.name).or_default().push(digest.clone());
+        }
+        by_digest.insert(digest, loaded.module);
+    }
+    verify_reader(std::io::BufReader::new(text.as_bytes()), |d| by_digest.get(d).cloned(), &names)
+}

@@ -50,6 +50,16 @@ impl EnvModule {
     }
 }
 
+/// A failure as `envhub score` reports it: `{"error": {"kind", "message"}}`,
+/// with an environment's own error kind and message when it refused.
+pub fn error_json(e: &SandboxError) -> Value {
+    let (kind, message) = match e {
+        SandboxError::Guest(g) => (g.kind.as_str(), g.message.clone()),
+        other => (other.kind(), other.to_string()),
+    };
+    serde_json::json!({ "error": { "kind": kind, "message": message } })
+}
+
 /// The default number of worker threads: one per core.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

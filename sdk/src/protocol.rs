@@ -84,6 +84,41 @@ impl Message {
     pub fn text(&self) -> &str {
         self.content.as_deref().unwrap_or("")
     }
+
+    /// An assistant turn from an OpenAI-style message object as trainers and
+    /// clients hand it over: a missing `role` is the assistant, content given
+    /// as a list of parts keeps their text, tool-call arguments given as an
+    /// object are encoded as the JSON string OpenAI sends, and missing call
+    /// ids are numbered (`call_0`, ...). Anything else is an error naming
+    /// what is wrong.
+    pub fn assistant_from_json(value: Value) -> Result<Message, String> {
+        let Value::Object(mut m) = value else {
+            return Err("an assistant message is an object with `content` and/or `tool_calls`".to_owned());
+        };
+        m.entry("role").or_insert_with(|| Value::String("assistant".into()));
+        if let Some(Value::Array(parts)) = m.get("content") {
+            let text: String = parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect();
+            m.insert("content".into(), Value::String(text));
+        }
+        if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
+            for (i, call) in calls.iter_mut().enumerate() {
+                let Value::Object(call) = call else { continue };
+                call.entry("id").or_insert_with(|| Value::String(format!("call_{i}")));
+                if let Some(Value::Object(f)) = call.get_mut("function")
+                    && let Some(args) = f.get_mut("arguments")
+                    && !args.is_string()
+                {
+                    *args = Value::String(args.to_string());
+                }
+            }
+        }
+        let message: Message =
+            serde_json::from_value(Value::Object(m)).map_err(|e| format!("not an OpenAI assistant message: {e}"))?;
+        if message.role != Role::Assistant {
+            return Err("the message must be the assistant's (role `assistant`)".to_owned());
+        }
+        Ok(message)
+    }
 }
 
 /// One tool call in an assistant message (OpenAI format).
@@ -422,6 +457,23 @@ mod tests {
         let m: Message = serde_json::from_value(wire.clone()).expect("parse");
         assert_eq!(m.tool_calls[0].function.name, "add");
         assert_eq!(serde_json::to_value(&m).expect("serialise"), wire);
+    }
+
+    #[test]
+    fn assistant_messages_are_read_as_trainers_write_them() {
+        let m = Message::assistant_from_json(json!({
+            "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+            "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]
+        }))
+        .expect("message");
+        assert_eq!(m.role, Role::Assistant);
+        assert_eq!(m.text(), "ab");
+        assert_eq!(m.tool_calls[0].id, "call_0");
+        assert_eq!(m.tool_calls[0].function.arguments, "{\"x\":1}");
+        let err = Message::assistant_from_json(json!({"role": "user", "content": "x"})).expect_err("user");
+        assert!(err.contains("assistant"), "{err}");
+        assert!(Message::assistant_from_json(json!("text")).is_err());
+        assert!(Message::assistant_from_json(json!({"tool_calls": [{"function": {}}]})).is_err());
     }
 
     #[test]
