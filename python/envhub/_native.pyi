@@ -114,6 +114,12 @@ class Env:
         config: Mapping[str, Any] | None = None,
     ) -> Score:
         """Scores ``completion`` as the first turn on the inline ``task``."""
+    def _openrlhf_reward(
+        self, queries: list[str], prompts: list[str], labels: list[Any]
+    ) -> dict[str, Any]:
+        """OpenRLHF's remote reward for one batch, as the reward server answers it."""
+    def _time_score(self, task: Mapping[str, Any], completion: str, n: int) -> list[int]:
+        """For the benchmark: each of n sandbox score calls made from Rust, in ns."""
     @overload
     def score_batch(
         self,
@@ -136,6 +142,13 @@ class Env:
         config: Mapping[str, Any] | None = None,
         return_exceptions: bool,
     ) -> list[Score | BaseException]: ...
+
+def openrlhf_response(query: str, prompt: str) -> str:
+    """The response in an OpenRLHF query, cut as the reward server cuts it."""
+
+def task_from_label(label: Any, prompt: str) -> dict[str, Any]:
+    """A label's inline task: a task object (or its JSON), else
+    ``{"answer": label, "question": prompt}``."""
 
 def configure(*, python_runtime: str | None = None) -> bool:
     """Sets where the CPython-for-WASI runtime is, before the first load."""

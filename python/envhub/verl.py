@@ -24,17 +24,16 @@ the legacy ``verl/workers/reward_manager/{naive,batch,prime}.py``):
 The environment is ``data_source`` when it names one (``"envhub/math"``,
 ``"envhub/math@^0.1"``, or ``"envhub:REF"`` for any reference), else the
 ``env`` reward keyword. The task is ``ground_truth`` when it is a task
-object (a dict or JSON object string), else ``{"answer": ground_truth}``;
-``extra_info["question"]`` is added when present.
+object (a dict or JSON object string), else ``{"answer": ground_truth,
+"question": extra_info["question"]}`` (the question empty when absent).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import _adapt
+from . import _adapt, _native
 from .errors import BadArgumentError
 
 __all__ = ["compute_score", "compute_score_batch"]
@@ -56,22 +55,8 @@ def _env_ref(data_source: Any, env: str | None) -> str:
 
 
 def _task(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
-    task: dict[str, Any] | None = None
-    if isinstance(ground_truth, Mapping):
-        task = dict(ground_truth)
-    elif isinstance(ground_truth, str) and ground_truth.lstrip().startswith("{"):
-        try:
-            parsed = json.loads(ground_truth)
-        except json.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            task = parsed
-    if task is None:
-        answer = ground_truth if isinstance(ground_truth, str) else json.dumps(ground_truth)
-        task = {"answer": answer}
-    if extra_info and isinstance(extra_info.get("question"), str):
-        task.setdefault("question", extra_info["question"])
-    return task
+    question = extra_info.get("question") if extra_info else None
+    return _native.task_from_label(ground_truth, question if isinstance(question, str) else "")
 
 
 def _result(score: Any, details: bool) -> float | dict[str, float]:

@@ -234,6 +234,74 @@ impl Env {
         scored_to_py(py, scored)
     }
 
+    /// For the benchmark: the wall time of each of `n` sandbox calls of
+    /// `score` made from Rust (GIL released), in nanoseconds, to compare
+    /// with the same calls made from Python.
+    #[pyo3(signature = (task, completion, n))]
+    fn _time_score(&self, py: Python<'_>, task: &Bound<'_, PyAny>, completion: &str, n: usize) -> PyResult<Vec<u64>> {
+        let task = convert::to_json(py, task, "task")?;
+        let module = self.module(py)?;
+        let config = self.config.clone();
+        py.detach(|| {
+            (0..n)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    module.score(task.clone(), completion, 0, config.clone()).map(|_| start.elapsed().as_nanos() as u64)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| errors::sandbox(py, &e))
+    }
+
+    /// OpenRLHF's remote reward for one batch (its `.py` mode), computed
+    /// exactly as `envhub reward-server` answers `/get_reward`.
+    fn _openrlhf_reward<'py>(
+        &self,
+        py: Python<'py>,
+        queries: Vec<String>,
+        prompts: Vec<String>,
+        labels: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let labels = match convert::to_json(py, labels, "labels")? {
+            Value::Array(l) => l,
+            _ => return Err(errors::bad_argument(py, "labels must be a list".into())),
+        };
+        if prompts.len() != queries.len() || labels.len() != queries.len() {
+            return Err(errors::bad_argument(
+                py,
+                format!(
+                    "{} queries, {} prompts and {} labels: give one of each per sample",
+                    queries.len(),
+                    prompts.len(),
+                    labels.len()
+                ),
+            ));
+        }
+        let end_tokens: Vec<String> =
+            envhub_runner::reward_server::DEFAULT_END_TOKENS.iter().map(|t| t.to_string()).collect();
+        let jobs = envhub_runner::reward_server::openrlhf_jobs(&queries, &prompts, &labels, &end_tokens);
+        let module = self.module(py)?;
+        let config = self.config.clone();
+        let results = py.detach(|| {
+            par_map(
+                jobs.len(),
+                default_threads(),
+                |i| module.score(jobs[i].0.clone(), &jobs[i].1, 0, config.clone()),
+                |i| Err(envhub_sandbox::SandboxError::Host(format!("sample {i}: the scoring thread panicked"))),
+            )
+        });
+        let info: envhub_sdk::InfoResponse = serde_json::from_value(self.info.clone())
+            .map_err(|e| errors::bad_argument(py, format!("the environment's info: {e}")))?;
+        match envhub_runner::reward_server::openrlhf_answer(&info, results) {
+            Ok(answer) => convert::to_py(py, &answer),
+            Err((i, e)) => {
+                let err = errors::sandbox(py, &e);
+                let _ = err.value(py).call_method1("add_note", (format!("while scoring sample {i}"),));
+                Err(err)
+            }
+        }
+    }
+
     /// Scores `completions[i]` on `tasks[i]` for every i, on `threads` threads
     /// (default: every core) with the GIL released; results in input order.
     /// A failed item raises (naming its index), or with

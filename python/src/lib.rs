@@ -101,10 +101,29 @@ fn verify<'py>(
     Ok(out)
 }
 
+/// The response in an OpenRLHF query, as `envhub reward-server` cuts it:
+/// after the prompt, without trailing end-of-turn tokens.
+#[pyfunction]
+fn openrlhf_response(query: &str, prompt: &str) -> String {
+    let end_tokens: Vec<String> =
+        envhub_runner::reward_server::DEFAULT_END_TOKENS.iter().map(|t| t.to_string()).collect();
+    envhub_runner::reward_server::response_of(query, prompt, &end_tokens).to_owned()
+}
+
+/// The inline task of a sample whose label (ground truth) is `label`: the
+/// label when it is a task object or its JSON text, else `{"answer": label,
+/// "question": prompt}` (the reward server's rule for OpenRLHF labels).
+#[pyfunction]
+fn task_from_label<'py>(py: Python<'py>, label: &Bound<'py, PyAny>, prompt: &str) -> PyResult<Bound<'py, PyAny>> {
+    let label = convert::to_json(py, label, "the label")?;
+    convert::to_py(py, &envhub_runner::reward_server::task_from_label(&label, prompt))
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+
     m.add_class::<env::Env>()?;
     m.add_class::<env::Episode>()?;
     m.add_class::<env::StepResult>()?;
@@ -112,5 +131,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(configure, m)?)?;
     m.add_function(wrap_pyfunction!(pull, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(openrlhf_response, m)?)?;
+    m.add_function(wrap_pyfunction!(task_from_label, m)?)?;
     Ok(())
 }

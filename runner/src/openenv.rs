@@ -394,7 +394,18 @@ fn http_body(body: &Bytes) -> Result<Map<String, Value>, String> {
     }
 }
 
-async fn http_reset(State(server): State<OpenEnvServer>, body: Bytes) -> Response {
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+/// A body that could not be read (too large, broken), answered in JSON.
+fn unreadable(e: axum::extract::rejection::BytesRejection) -> Response {
+    (e.status(), axum::Json(json!({ "detail": e.body_text() }))).into_response()
+}
+
+async fn http_reset(State(server): State<OpenEnvServer>, body: Body) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return unreadable(e),
+    };
     let data = match http_body(&body) {
         Ok(d) => d,
         Err(why) => return unprocessable(why),
@@ -405,7 +416,11 @@ async fn http_reset(State(server): State<OpenEnvServer>, body: Bytes) -> Respons
     }
 }
 
-async fn http_step(State(server): State<OpenEnvServer>, body: Bytes) -> Response {
+async fn http_step(State(server): State<OpenEnvServer>, body: Body) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return unreadable(e),
+    };
     let mut data = match http_body(&body) {
         Ok(d) => d,
         Err(why) => return unprocessable(why),

@@ -122,16 +122,6 @@ impl RewardServer {
         drop(permits);
         Ok(results)
     }
-
-    fn cut_end_tokens<'a>(&self, mut text: &'a str) -> &'a str {
-        loop {
-            let trimmed = text.trim_end();
-            match self.shared.config.end_tokens.iter().find(|t| !t.is_empty() && trimmed.ends_with(t.as_str())) {
-                Some(t) => text = &trimmed[..trimmed.len() - t.len()],
-                None => return text,
-            }
-        }
-    }
 }
 
 /// An error answer: status and message, as `{"error": {"code", "message"}}`.
@@ -172,8 +162,66 @@ fn strings(body: &Value, field: &str) -> Result<Option<Vec<String>>, Failure> {
     }
 }
 
-/// The inline task of one OpenRLHF sample.
-fn task_from_label(label: &Value, prompt: &str) -> Value {
+/// The response in an OpenRLHF query (the prompt followed by the response,
+/// special tokens kept): the text after `prompt` (the whole query when it
+/// does not start with it), without trailing `end_tokens`.
+pub fn response_of<'a>(query: &'a str, prompt: &str, end_tokens: &[String]) -> &'a str {
+    let mut text = query.strip_prefix(prompt).unwrap_or(query);
+    loop {
+        let trimmed = text.trim_end();
+        match end_tokens.iter().find(|t| !t.is_empty() && trimmed.ends_with(t.as_str())) {
+            Some(t) => text = &trimmed[..trimmed.len() - t.len()],
+            None => return text,
+        }
+    }
+}
+
+/// OpenRLHF's samples as scoring jobs: each label's task (see
+/// [`task_from_label`]) and the response of each query.
+pub fn openrlhf_jobs(
+    queries: &[String],
+    prompts: &[String],
+    labels: &[Value],
+    end_tokens: &[String],
+) -> Vec<(Value, String)> {
+    queries
+        .iter()
+        .zip(prompts)
+        .zip(labels)
+        .map(|((q, p), l)| (task_from_label(l, p), response_of(q, p, end_tokens).to_owned()))
+        .collect()
+}
+
+/// OpenRLHF's answer for scored samples: `rewards` and `scores` (a sample
+/// whose completion made the environment hit a limit scores 0) and
+/// `extra_logs` with one list per declared reward component
+/// (`envhub/NAME`). A sample the environment refused is the error, with its index.
+pub fn openrlhf_answer(
+    info: &InfoResponse,
+    results: Vec<Result<Scored, SandboxError>>,
+) -> Result<Value, (usize, SandboxError)> {
+    let components: Vec<&str> = info.reward_components.iter().map(|c| c.name.as_str()).collect();
+    let mut rewards = Vec::with_capacity(results.len());
+    let mut logs: Vec<Vec<f64>> = vec![Vec::with_capacity(results.len()); components.len()];
+    for (i, r) in results.into_iter().enumerate() {
+        let scored = match r {
+            Ok(s) => Some(s),
+            Err(e) if e.is_limit() => None,
+            Err(e) => return Err((i, e)),
+        };
+        rewards.push(scored.as_ref().map_or(0.0, |s| s.reward.total));
+        for (c, log) in components.iter().zip(logs.iter_mut()) {
+            log.push(scored.as_ref().and_then(|s| s.reward.components.get(*c).copied()).unwrap_or(0.0));
+        }
+    }
+    let extra_logs: Map<String, Value> =
+        components.iter().zip(logs).map(|(c, values)| (format!("envhub/{c}"), json!(values))).collect();
+    Ok(json!({ "rewards": rewards, "scores": rewards, "extra_logs": extra_logs }))
+}
+
+/// The inline task of one OpenRLHF sample: the label when it is a task
+/// object (or its JSON text), else `{"answer": label, "question": prompt}`.
+pub fn task_from_label(label: &Value, prompt: &str) -> Value {
     let parsed = match label {
         Value::Object(_) => return label.clone(),
         Value::String(s) if s.trim_start().starts_with('{') => serde_json::from_str::<Value>(s).ok(),
@@ -217,45 +265,9 @@ async fn get_reward(
             n(labels.len(), "label", "labels")
         )));
     }
-    let jobs: Vec<(Value, String)> = queries
-        .iter()
-        .zip(&prompts)
-        .zip(&labels)
-        .map(|((q, p), l)| {
-            let response = q.strip_prefix(p.as_str()).unwrap_or(q);
-            (task_from_label(l, p), server.cut_end_tokens(response).to_owned())
-        })
-        .collect();
+    let jobs = openrlhf_jobs(&queries, &prompts, &labels, &server.shared.config.end_tokens);
     let results = server.score_all(jobs).await?;
-    let components: Vec<&str> = server.shared.info.reward_components.iter().map(|c| c.name.as_str()).collect();
-    let mut rewards = Vec::with_capacity(results.len());
-    let mut logs: Vec<Vec<f64>> = vec![Vec::with_capacity(results.len()); components.len()];
-    for (i, r) in results.into_iter().enumerate() {
-        let scored = match r {
-            Ok(s) => Some(s),
-            Err(e) if is_limit(&e) => None,
-            Err(e) => return Err(bad(format!("sample {i}: {e}"))),
-        };
-        rewards.push(scored.as_ref().map_or(0.0, |s| s.reward.total));
-        for (c, log) in components.iter().zip(logs.iter_mut()) {
-            log.push(scored.as_ref().and_then(|s| s.reward.components.get(*c).copied()).unwrap_or(0.0));
-        }
-    }
-    let extra_logs: Map<String, Value> =
-        components.iter().zip(logs).map(|(c, values)| (format!("envhub/{c}"), json!(values))).collect();
-    Ok(axum::Json(json!({ "rewards": rewards, "scores": rewards, "extra_logs": extra_logs })))
-}
-
-/// Whether the completion made the call hit one of its limits.
-fn is_limit(e: &SandboxError) -> bool {
-    matches!(
-        e,
-        SandboxError::OutOfFuel { .. }
-            | SandboxError::MemoryLimit { .. }
-            | SandboxError::Deadline { .. }
-            | SandboxError::StackOverflow
-            | SandboxError::OutputTooLarge { .. }
-    )
+    openrlhf_answer(&server.shared.info, results).map(axum::Json).map_err(|(i, e)| bad(format!("sample {i}: {e}")))
 }
 
 fn score_job(item: &Value, i: Option<usize>) -> Result<(Value, String), Value> {

@@ -108,6 +108,20 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
+    /// Whether the call hit one of its limits (fuel, memory, deadline, stack,
+    /// output): the input made the environment do too much, rather than the
+    /// environment or the request being wrong.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            SandboxError::OutOfFuel { .. }
+                | SandboxError::MemoryLimit { .. }
+                | SandboxError::Deadline { .. }
+                | SandboxError::StackOverflow
+                | SandboxError::OutputTooLarge { .. }
+        )
+    }
+
     /// A short stable name of the error's kind, for reports and trajectories.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -7,7 +7,8 @@
 //!   `./environments/NAME` (a checkout of envhub), the first-party package
 //!   directories (`envhub-NAME-VERSION.envpkg`, highest version; the
 //!   [`Resolver`]'s own, then `$ENVHUB_PACKAGES`, `:`-separated), then
-//!   `envhub/NAME` on the configured hub.
+//!   `envhub/NAME` on the configured hub. Without a hub to ask,
+//!   `envhub/NAME@REQ` is served by a matching first-party package too.
 
 use std::path::{Path, PathBuf};
 
@@ -159,8 +160,8 @@ pub fn package_file_name(manifest: &Manifest) -> String {
 }
 
 /// The highest version of first-party package `name` in `dir`
-/// (`envhub-NAME-VERSION.envpkg`).
-fn first_party_in(dir: &Path, name: &str) -> Option<PathBuf> {
+/// (`envhub-NAME-VERSION.envpkg`) that satisfies `req`.
+fn first_party_in(dir: &Path, name: &str, req: &semver::VersionReq) -> Option<PathBuf> {
     let prefix = format!("{FIRST_PARTY_OWNER}-{name}-");
     std::fs::read_dir(dir)
         .ok()?
@@ -168,7 +169,8 @@ fn first_party_in(dir: &Path, name: &str) -> Option<PathBuf> {
         .filter_map(|e| {
             let file = e.file_name().to_string_lossy().into_owned();
             let version = file.strip_prefix(&prefix)?.strip_suffix(".envpkg")?;
-            Some((semver::Version::parse(version).ok()?, e.path()))
+            let version = semver::Version::parse(version).ok()?;
+            req.matches(&version).then(|| (version, e.path()))
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, path)| path)
@@ -210,22 +212,25 @@ impl Resolver {
             return Ok(Located { path: package, origin: Origin::Crate(dir) });
         }
         if let Some(spec) = Spec::from_arg(reference) {
-            return self.pull(&spec);
+            return match self.pull(&spec) {
+                // With no hub to ask, first-party packages shipped here serve.
+                Err(ClientError::NoHub) if spec.name.owner() == FIRST_PARTY_OWNER => {
+                    self.first_party(spec.name.name(), &spec.req).ok_or_else(|| {
+                        ClientError::NotFound(format!(
+                            "{spec}: no hub configured (set ENVHUB_HUB) and no matching first-party package in {}",
+                            self.dirs_text()
+                        ))
+                    })
+                }
+                other => other,
+            };
         }
         if is_plain_name(reference) {
             tried.push(format!("no environments/{reference}/envhub.toml here"));
-            let dirs = self.package_dirs();
-            for dir in &dirs {
-                if let Some(found) = first_party_in(dir, reference) {
-                    return Ok(Located { path: found, origin: Origin::FirstParty });
-                }
+            if let Some(found) = self.first_party(reference, &semver::VersionReq::STAR) {
+                return Ok(found);
             }
-            if dirs.is_empty() {
-                tried.push("no first-party package directories (set ENVHUB_PACKAGES)".into());
-            } else {
-                let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-                tried.push(format!("no {FIRST_PARTY_OWNER}-{reference}-*.envpkg in {}", list.join(", ")));
-            }
+            tried.push(format!("no {FIRST_PARTY_OWNER}-{reference}-*.envpkg in {}", self.dirs_text()));
             if self.pull.hub.is_some() || crate::hub::configured_hub().is_some() {
                 let spec = Spec::parse(&format!("{FIRST_PARTY_OWNER}/{reference}"))?;
                 return self.pull(&spec);
@@ -233,6 +238,21 @@ impl Resolver {
             tried.push(format!("no hub configured to pull {FIRST_PARTY_OWNER}/{reference} from (set ENVHUB_HUB)"));
         }
         Err(ClientError::NotFound(format!("no environment `{reference}`: {}", tried.join("; "))))
+    }
+
+    /// The highest matching version of first-party package `name` in the
+    /// package directories.
+    fn first_party(&self, name: &str, req: &semver::VersionReq) -> Option<Located> {
+        let path = self.package_dirs().iter().find_map(|dir| first_party_in(dir, name, req))?;
+        Some(Located { path, origin: Origin::FirstParty })
+    }
+
+    fn dirs_text(&self) -> String {
+        let dirs = self.package_dirs();
+        if dirs.is_empty() {
+            return "no first-party package directories (set ENVHUB_PACKAGES)".into();
+        }
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
     }
 
     fn pull(&self, spec: &Spec) -> Result<Located, ClientError> {
@@ -285,9 +305,13 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(f), b"").expect("write");
         }
-        let found = first_party_in(dir.path(), "math").expect("found");
+        let any = semver::VersionReq::STAR;
+        let found = first_party_in(dir.path(), "math", &any).expect("found");
         assert!(found.ends_with("envhub-math-0.10.0.envpkg"), "{}", found.display());
-        assert!(first_party_in(dir.path(), "code").is_none());
+        let caret = semver::VersionReq::parse("^0.9").expect("req");
+        let found = first_party_in(dir.path(), "math", &caret).expect("0.9");
+        assert!(found.ends_with("envhub-math-0.9.1.envpkg"), "{}", found.display());
+        assert!(first_party_in(dir.path(), "code", &any).is_none());
     }
 
     #[test]

@@ -103,6 +103,11 @@ fn main() {
                 json_str(&input)
             ));
         }
+        // A protocol `info` (no mode), so hosts that load environments by
+        // their `info` (the Python package, the servers) can load this guest.
+        "" if input.contains("\"op\":\"info\"") => respond(
+            "{\"name\":\"test/hostile\",\"version\":\"0.1.0\",\"splits\":{\"modes\":null},\"max_turns\":1,\"reward_components\":[{\"name\":\"ok\",\"weight\":1.0}]}",
+        ),
         other => respond(&json_str(&format!("unknown mode {other}"))),
     }
 }
