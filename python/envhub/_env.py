@@ -32,6 +32,11 @@ class Env(_native.Env):
     return_exceptions=False) -> list[Score]``.
     """
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str, dict[str, Any]]]:
+        # Pickled by reference to its file and digest (for process pools):
+        # the receiving process loads it again and checks it is the same.
+        return (_reload, (self.path, self.digest, self.config))
+
     def __repr__(self) -> str:
         info = self.info
         return f"Env({info['name']}@{info['version']}, {self.digest[:19]}...)"
@@ -104,3 +109,13 @@ def load(
         locked=locked,
         package_dirs=_bundle.package_dirs(),
     )
+
+
+def _reload(path: str, digest: str, config: dict[str, Any]) -> Env:
+    """Unpickles an :class:`Env`: the same file, which must still hold the same package."""
+    env = Env(path, config=config, package_dirs=_bundle.package_dirs())
+    if env.digest != digest:
+        from .errors import DigestMismatchError
+
+        raise DigestMismatchError(f"{path} now holds {env.digest}, not the pickled {digest}")
+    return env

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use envhub_client::pull::PullOptions;
 use envhub_client::{Located, Resolver};
@@ -210,7 +211,9 @@ impl Env {
             task_id: reset.task_id,
             messages: convert::to_py(py, &reset.messages)?.cast_into::<PyList>()?.unbind(),
             tools: convert::to_py(py, &reset.tools)?.cast_into::<PyList>()?.unbind(),
-            state: Mutex::new(EpisodeState { state: reset.state, done: false, steps: 0 }),
+            state: Mutex::new(reset.state),
+            done: AtomicBool::new(false),
+            steps: AtomicU32::new(0),
         })
     }
 
@@ -362,12 +365,6 @@ impl Env {
     }
 }
 
-struct EpisodeState {
-    state: Value,
-    done: bool,
-    steps: u32,
-}
-
 /// One episode: the opening messages and tools, and `step`.
 #[pyclass(frozen, module = "envhub._native")]
 pub struct Episode {
@@ -381,7 +378,9 @@ pub struct Episode {
     /// Tools offered in this episode (OpenAI function format).
     #[pyo3(get)]
     tools: Py<PyList>,
-    state: Mutex<EpisodeState>,
+    state: Mutex<Value>,
+    done: AtomicBool,
+    steps: AtomicU32,
 }
 
 #[pymethods]
@@ -390,26 +389,40 @@ impl Episode {
     /// calls included) and returns the environment's answer.
     fn step(&self, py: Python<'_>, action: &Bound<'_, PyAny>) -> PyResult<StepResult> {
         let action: Message = convert::action(py, action)?;
-        let state = {
-            let s = self.state.lock().map_err(|_| errors::bad_argument(py, "episode lock poisoned".into()))?;
-            if s.done {
+        // One step at a time: a second thread stepping the same episode would
+        // branch it, so it is refused (never waited for with the GIL held).
+        let mut state = match self.state.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::WouldBlock) => {
                 return Err(errors::raise(
                     py,
                     "BadActionError",
-                    "episode_over",
-                    format!("the episode ended after {} steps; start a new one with env.reset()", s.steps),
+                    "step_in_progress",
+                    "another thread is stepping this episode; an episode takes one step at a time".into(),
                 ));
             }
-            s.state.clone()
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                return Err(errors::bad_argument(py, "episode lock poisoned".into()));
+            }
         };
-        let module = self.module.clone();
-        let step: StepResponse = py.detach(|| module.step(state, action)).map_err(|e| errors::sandbox(py, &e))?;
-        {
-            let mut s = self.state.lock().map_err(|_| errors::bad_argument(py, "episode lock poisoned".into()))?;
-            s.state = step.state;
-            s.done = step.done;
-            s.steps += 1;
+        if self.done.load(Ordering::SeqCst) {
+            return Err(errors::raise(
+                py,
+                "BadActionError",
+                "episode_over",
+                format!(
+                    "the episode ended after {} steps; start a new one with env.reset()",
+                    self.steps.load(Ordering::SeqCst)
+                ),
+            ));
         }
+        let module = self.module.clone();
+        let current = state.clone();
+        let step: StepResponse = py.detach(|| module.step(current, action)).map_err(|e| errors::sandbox(py, &e))?;
+        *state = step.state;
+        self.steps.fetch_add(1, Ordering::SeqCst);
+        self.done.store(step.done, Ordering::SeqCst);
+        drop(state);
         Ok(StepResult {
             reward: step.reward.total,
             components: convert::to_py(py, &step.reward.components)?.cast_into::<PyDict>()?.unbind(),
@@ -422,13 +435,20 @@ impl Episode {
     /// Whether the episode is over.
     #[getter]
     fn done(&self) -> bool {
-        self.state.lock().map(|s| s.done).unwrap_or(true)
+        self.done.load(Ordering::SeqCst)
     }
 
     /// The episode's opaque state, as the next `step` will send it.
     #[getter]
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = self.state.lock().map(|s| s.state.clone()).unwrap_or(Value::Null);
+        // Read while no step runs: a step holds the lock without the GIL.
+        let state = loop {
+            match self.state.try_lock() {
+                Ok(s) => break s.clone(),
+                Err(std::sync::TryLockError::WouldBlock) => py.detach(std::thread::yield_now),
+                Err(std::sync::TryLockError::Poisoned(_)) => break Value::Null,
+            }
+        };
         convert::to_py(py, &state)
     }
 

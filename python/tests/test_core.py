@@ -208,3 +208,38 @@ def test_an_installed_package_loads_first_party_names_from_any_directory(tmp_pat
     digest, reward = proc.stdout.split()[:2]
     assert digest == envhub.load("math").digest and reward == "1.0"
     assert proc.stdout.split()[2] == digest
+
+
+def test_envs_pickle_by_reference_for_process_pools(math: envhub.Env) -> None:
+    import pickle
+
+    again = pickle.loads(pickle.dumps(math))
+    assert again.digest == math.digest and again.config == math.config
+    weighted = envhub.load("math", config={"weights": {"format": 0.5}})
+    copy = pickle.loads(pickle.dumps(weighted))
+    assert copy.score({"answer": "1"}, r"\boxed{1}").reward == 1.5
+
+
+def test_one_episode_takes_one_step_at_a_time() -> None:
+    row = json.loads((REPO / "environments/code/data/humaneval.jsonl").open().readline())
+    task = {k: row[k] for k in ("task_id", "prompt", "test", "entry_point")}
+    episode = envhub.load("code").reset(task=task)
+    slow = (
+        "```python\ndef has_close_elements(numbers, threshold):\n    while True:\n        pass\n```"
+    )
+    started = threading.Event()
+    outcome: list[object] = []
+
+    def long_step() -> None:
+        started.set()
+        outcome.append(episode.step(slow))
+
+    worker = threading.Thread(target=long_step)
+    worker.start()
+    started.wait()
+    time.sleep(0.5)  # the policy's infinite loop runs for seconds (until its fuel is out)
+    with pytest.raises(envhub.BadActionError) as busy:
+        episode.step("a second step at the same time")
+    assert busy.value.kind == "step_in_progress"
+    worker.join()
+    assert outcome and outcome[0].components["all_passed"] == 0.0

@@ -222,3 +222,40 @@ def test_openenv_validate_passes(math_server: Server) -> None:
     status, metadata = http("GET", math_server.url + "/metadata")
     assert status == 200
     assert metadata["name"] == "envhub/math" and metadata["readme_content"]
+
+
+def test_an_unknown_environment_or_split_fails_to_start() -> None:
+    from conftest import cli
+
+    proc = cli("openenv", "serve", "no-such-env", "--addr", "127.0.0.1:0", check=False)
+    assert proc.returncode != 0 and "no environment `no-such-env`" in proc.stderr
+    proc = cli("openenv", "serve", "math", "--split", "nope", "--addr", "127.0.0.1:0", check=False)
+    assert proc.returncode != 0 and "no split `nope`" in proc.stderr
+
+
+def test_a_huge_frame_closes_that_session_only(math_server: Server) -> None:
+    async def main() -> None:
+        url = math_server.url.replace("http://", "ws://") + "/ws"
+        ws = await websockets.connect(url, max_size=None)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.send(json.dumps({"type": "reset", "data": {"pad": "x" * (17 << 20)}}))
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+    asyncio.run(main())
+    with GenericEnvClient(base_url=math_server.url).sync() as env:
+        assert env.reset(index=1).observation["task_id"] == "arithmetic-easy/1"
+
+
+def test_resets_without_an_index_walk_through_the_split() -> None:
+    server = Server(
+        "openenv", "serve", "math", "--addr", "127.0.0.1:0", "--split", "fractions-easy"
+    )
+    try:
+        ids = []
+        for _ in range(3):
+            with GenericEnvClient(base_url=server.url).sync() as env:
+                ids.append(env.reset().observation["task_id"])
+        assert ids == ["fractions-easy/0", "fractions-easy/1", "fractions-easy/2"]
+    finally:
+        server.stop()

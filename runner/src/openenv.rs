@@ -13,8 +13,10 @@
 //!   `SESSION_ERROR`, which close it). Past `max_sessions` a connection is
 //!   accepted, sent `CAPACITY_REACHED` and closed, as OpenEnv does.
 //! - `reset` data: `split` and `index` (a task of the environment's own;
-//!   the split defaults to the server's, the index to `seed`), or `task` (an
-//!   inline task); `seed` (default 0); `config` (merged over the server's);
+//!   the split defaults to the server's; the index to `seed` when one is
+//!   given, else to the next task of a server-wide counter, so clients that
+//!   reset without arguments walk through the split), or `task` (an inline
+//!   task); `seed` (default 0); `config` (merged over the server's);
 //!   `episode_id`. Other keys are ignored, as OpenEnv ignores keys its
 //!   environments do not take.
 //! - An action is an OpenAI assistant message (`content` and/or
@@ -34,7 +36,7 @@
 //! while, so pings are answered during a long step.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -85,6 +87,8 @@ struct Shared {
     split: String,
     config: OpenEnvConfig,
     sessions: AtomicUsize,
+    /// The index of the next reset that names neither `index` nor `seed`.
+    next_index: AtomicU64,
 }
 
 /// An OpenEnv server for one environment.
@@ -159,16 +163,17 @@ impl OpenEnvServer {
             None if info.splits.contains_key("train") => "train".to_owned(),
             None => info.splits.keys().next().cloned().unwrap_or_default(),
         };
-        let sessions = AtomicUsize::new(0);
-        Ok(OpenEnvServer { shared: Arc::new(Shared { module, info, digest, split, config, sessions }) })
+        let (sessions, next_index) = (AtomicUsize::new(0), AtomicU64::new(0));
+        Ok(OpenEnvServer { shared: Arc::new(Shared { module, info, digest, split, config, sessions, next_index }) })
     }
 
     /// Starts an episode as `data` says; returns the observation payload.
     async fn reset(&self, data: &Map<String, Value>, http: bool) -> Result<(Value, Episode), Refusal> {
-        let seed = match data.get("seed") {
-            None | Some(Value::Null) => 0,
-            Some(v) => v.as_u64().ok_or_else(|| refuse("VALIDATION_ERROR", "`seed` must be an integer >= 0"))?,
+        let given_seed = match data.get("seed") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| refuse("VALIDATION_ERROR", "`seed` must be an integer >= 0"))?),
         };
+        let seed = given_seed.unwrap_or(0);
         let episode_id = match data.get("episode_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.len() <= 255 => Some(s.clone()),
@@ -187,7 +192,9 @@ impl OpenEnvServer {
                     Some(_) => return Err(refuse("VALIDATION_ERROR", "`split` must be a string")),
                 };
                 let index = match index {
-                    None | Some(Value::Null) => seed,
+                    None | Some(Value::Null) => {
+                        given_seed.unwrap_or_else(|| self.shared.next_index.fetch_add(1, Ordering::SeqCst))
+                    }
                     Some(v) => {
                         v.as_u64().ok_or_else(|| refuse("VALIDATION_ERROR", "`index` must be an integer >= 0"))?
                     }
@@ -310,7 +317,15 @@ async fn session(server: OpenEnvServer, socket: WebSocket) {
                 break;
             }
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
-            Ok(WsMessage::Close(_)) | Err(_) => break,
+            Ok(WsMessage::Close(_)) => break,
+            Err(e) => {
+                // Most often a message over the size limit: say so (1009).
+                let too_big = e.to_string().to_ascii_lowercase().contains("too long");
+                let (code, reason) = if too_big { (1009, "message too big") } else { (1002, "protocol error") };
+                let _ = sink.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                reader.abort();
+                return;
+            }
         };
         match handle(&server, &mut episode, text.as_str()).await {
             Some(Ok(reply)) => {
