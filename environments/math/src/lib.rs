@@ -131,6 +131,8 @@ impl SingleTurn for Math {
             ExtractSource::Gsm8k => "gsm8k",
             ExtractSource::FinalAnswerPhrase => "final_answer_phrase",
             ExtractSource::AnswerColon => "answer_colon",
+            ExtractSource::LastMath => "last_math",
+            ExtractSource::Whole => "whole",
             ExtractSource::LastNumber => "last_number",
         });
         score.metrics.insert("extracted_from".into(), source.map(Value::from).unwrap_or(Value::Null));

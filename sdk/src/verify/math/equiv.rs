@@ -23,6 +23,8 @@ pub(crate) struct Cx {
     pub gold_rounding: bool,
     pub percent_fraction: bool,
     pub max_elements: usize,
+    /// Significant digits a decimal answer needs to be read as rounded (0: never).
+    pub answer_rounding_digits: u32,
 }
 
 fn from_err(e: MathError) -> Cmp {
@@ -100,7 +102,7 @@ fn has_var(n: &Node) -> bool {
         Node::Div(a, b) | Node::Pow(a, b) | Node::Root(a, b) | Node::Binom(a, b) | Node::Pm(a, b) => {
             has_var(a) || has_var(b)
         }
-        Node::Add(v) | Node::Mul(v) => v.iter().any(has_var),
+        Node::Add(v) | Node::Mul(v) | Node::Tuple(v) | Node::Set(v) | Node::List(v) => v.iter().any(has_var),
         _ => false,
     }
 }
@@ -140,25 +142,86 @@ fn all_of(results: impl IntoIterator<Item = Cmp>) -> Cmp {
     worst
 }
 
-/// Relation with `=`/`≈`/`∈` only: its value is the last member (`x = 5` → 5).
-fn value_of(n: &Node) -> Option<&Node> {
+/// Whether a numeric literal occurs in `n` (digits in subscripts are part
+/// of a variable's name and do not count).
+fn has_num(n: &Node) -> bool {
     match n {
-        Node::Rel(v, ops) if v.len() >= 2 && ops.iter().all(|o| matches!(o, RelOp::Eq | RelOp::Approx | RelOp::In)) => {
-            v.last()
+        Node::Num(_) => true,
+        Node::Var(_) | Node::Pi | Node::E | Node::Inf => false,
+        Node::Neg(a) | Node::Fact(a) | Node::Abs(a) | Node::Percent(a) => has_num(a),
+        Node::Func(_, a, b) => has_num(a) || b.as_deref().is_some_and(has_num),
+        Node::Div(a, b) | Node::Pow(a, b) | Node::Root(a, b) | Node::Binom(a, b) | Node::Pm(a, b) => {
+            has_num(a) || has_num(b)
         }
+        Node::Add(v) | Node::Mul(v) | Node::Tuple(v) | Node::Set(v) | Node::List(v) | Node::Union(v) => {
+            v.iter().any(has_num)
+        }
+        _ => true,
+    }
+}
+
+/// The value an `=`/`∈` chain names: its last member before any `≈`
+/// (`x = 5+5+1 = 11` → 11, `p = \frac{5}{12} \approx 0.42` → 5/12).
+fn chain_value(v: &[Node], ops: &[RelOp]) -> Option<usize> {
+    if v.len() < 2 {
+        return None;
+    }
+    let exact = ops.iter().take_while(|o| matches!(o, RelOp::Eq | RelOp::In)).count();
+    if exact < ops.len() && !ops[exact..].iter().all(|o| *o == RelOp::Approx) {
+        return None;
+    }
+    Some(exact.max(1))
+}
+
+/// The value an answer's relation names (`x = 5` → 5, `2 + 3 = 5` → 5).
+fn value_of_answer(n: &Node) -> Option<&Node> {
+    match n {
+        Node::Rel(v, ops) => chain_value(v, ops).map(|k| &v[k]),
         _ => None,
     }
+}
+
+/// The value a gold relation names: only when what it names it by holds no
+/// number (`x = 5`, `\frac{NO}{BO} = \frac{1}{\sqrt6}`, `(p, q) = (3, 2)`), so
+/// an equation such as `2x + z = 1` or `7 = 11a + c` is never its last member.
+fn value_of_gold(n: &Node) -> Option<&Node> {
+    match n {
+        Node::Rel(v, ops) if !has_num(&v[0]) && has_var(&v[0]) => chain_value(v, ops).map(|k| &v[k]),
+        _ => None,
+    }
+}
+
+/// A union of finite sets as one set (`\{1,3\} \cup \{2,4\}` = `\{1,2,3,4\}`).
+fn finite_union(n: &Node) -> Option<Node> {
+    let Node::Union(parts) = n else { return None };
+    let mut items = Vec::new();
+    for p in parts {
+        let Node::Set(v) = p else { return None };
+        items.extend(v.iter().cloned());
+    }
+    Some(Node::Set(items))
 }
 
 fn interval(lo: Node, hi: Node, lo_closed: bool, hi_closed: bool) -> Node {
     Node::Interval { lo: Box::new(lo), hi: Box::new(hi), lo_closed, hi_closed }
 }
 
+/// The quantity an inequality bounds: the one member that is a variable or
+/// a product or function of variables without numbers (`x`, `f(x)`, `|z|`
+/// is not one: it is two-sided), not negated.
+fn bounded_quantity(n: &Node) -> Option<&Node> {
+    let Node::Rel(v, _) = n else { return None };
+    let quantity = |x: &Node| has_var(x) && !has_num(x) && !matches!(x, Node::Neg(_) | Node::Add(_) | Node::Abs(_));
+    let mut found = v.iter().filter(|x| quantity(x));
+    let one = found.next()?;
+    found.next().is_none().then_some(one)
+}
+
 /// `x < 3` → `(-∞, 3)`, `1 \le x < 2` → `[1, 2)`, `x \in I` → `I`.
 fn rel_to_interval(n: &Node) -> Option<Node> {
     let Node::Rel(v, ops) = n else { return None };
     let neg_inf = || Node::Neg(Box::new(Node::Inf));
-    let lone = |x: &Node| matches!(x, Node::Var(_));
+    let lone = |x: &Node| bounded_quantity(n) == Some(x);
     match (v.as_slice(), ops.as_slice()) {
         ([x, set], [RelOp::In]) if lone(x) => Some(set.clone()),
         ([x, c], [op]) if lone(x) && !has_var(c) => match op {
@@ -186,6 +249,109 @@ fn rel_to_interval(n: &Node) -> Option<Node> {
     }
 }
 
+/// `a \le |q| \le b` (or `|q| \le b`) with non-negative numbers `a`, `b`, as
+/// the quantity `q` and the set it ranges over: `[-b, -a] ∪ [a, b]` (or `[-b, b]`).
+fn abs_rel_to_set(n: &Node) -> Option<(&Node, Node)> {
+    let Node::Rel(v, ops) = n else { return None };
+    let lt = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
+    let number = |x: &Node| !has_var(x) && matches!(x, Node::Num(_) | Node::Div(..));
+    let neg = |x: &Node| Node::Neg(Box::new(x.clone()));
+    match (v.as_slice(), ops.as_slice()) {
+        ([Node::Abs(q), b], [o]) if lt(o) && number(b) => {
+            let closed = *o == RelOp::Le;
+            Some((q, interval(neg(b), b.clone(), closed, closed)))
+        }
+        ([a, Node::Abs(q), b], [o1, o2]) if lt(o1) && lt(o2) && number(a) && number(b) => {
+            let (ca, cb) = (*o1 == RelOp::Le, *o2 == RelOp::Le);
+            Some((q, Node::Union(vec![interval(neg(b), neg(a), cb, ca), interval(a.clone(), b.clone(), ca, cb)])))
+        }
+        _ => None,
+    }
+}
+
+/// Sums and products of numeric matrices, worked out entry by entry
+/// (`A + B`, `A B`, `k A`), so they compare with the matrix they equal.
+fn fold_matrices(n: &Node) -> Option<Node> {
+    let as_matrix = |x: &Node| match x {
+        Node::Matrix(m) => Some(m.clone()),
+        other => fold_matrices(other).and_then(|f| if let Node::Matrix(m) = f { Some(m) } else { None }),
+    };
+    match n {
+        Node::Add(terms) if terms.len() > 1 => {
+            let mut acc: Option<Vec<Vec<Node>>> = None;
+            for t in terms {
+                let (m, negate) = match t {
+                    Node::Neg(x) => (as_matrix(x)?, true),
+                    x => (as_matrix(x)?, false),
+                };
+                let m: Vec<Vec<Node>> = if negate {
+                    m.into_iter().map(|r| r.into_iter().map(|e| Node::Neg(Box::new(e))).collect()).collect()
+                } else {
+                    m
+                };
+                acc = Some(match acc {
+                    None => m,
+                    Some(a) => {
+                        if a.len() != m.len() || a.iter().zip(&m).any(|(r, s)| r.len() != s.len()) {
+                            return None;
+                        }
+                        a.into_iter()
+                            .zip(m)
+                            .map(|(r, s)| r.into_iter().zip(s).map(|(x, y)| Node::Add(vec![x, y])).collect())
+                            .collect()
+                    }
+                });
+            }
+            acc.map(Node::Matrix)
+        }
+        Node::Mul(factors) if factors.len() > 1 && factors.iter().any(|f| as_matrix(f).is_some()) => {
+            let mut acc: Option<Vec<Vec<Node>>> = None;
+            let mut scale: Vec<Node> = Vec::new();
+            for f in factors {
+                match as_matrix(f) {
+                    Some(m) => {
+                        acc = Some(match acc {
+                            None => m,
+                            Some(a) => {
+                                let inner = m.len();
+                                if a.iter().any(|r| r.len() != inner) || inner == 0 {
+                                    return None;
+                                }
+                                let cols = m[0].len();
+                                a.iter()
+                                    .map(|r| {
+                                        (0..cols)
+                                            .map(|j| {
+                                                Node::Add(
+                                                    (0..inner)
+                                                        .map(|k| Node::Mul(vec![r[k].clone(), m[k][j].clone()]))
+                                                        .collect(),
+                                                )
+                                            })
+                                            .collect()
+                                    })
+                                    .collect()
+                            }
+                        });
+                    }
+                    None if !matches!(f, Node::Tuple(_) | Node::List(_) | Node::Set(_)) => scale.push(f.clone()),
+                    None => return None,
+                }
+            }
+            let m = acc?;
+            if scale.is_empty() {
+                return Some(Node::Matrix(m));
+            }
+            Some(Node::Matrix(
+                m.into_iter()
+                    .map(|r| r.into_iter().map(|e| Node::Mul(scale.iter().cloned().chain([e]).collect())).collect())
+                    .collect(),
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn is_intervalish(n: &Node) -> bool {
     matches!(n, Node::Interval { .. } | Node::Union(_)) || matches!(n, Node::Tuple(v) if v.len() == 2)
 }
@@ -199,6 +365,25 @@ impl Cx {
     pub(crate) fn compare(&mut self, g: &Node, a: &Node) -> Cmp {
         if let Err(e) = self.m.step(1) {
             return from_err(e);
+        }
+        if let Some(u) = finite_union(g) {
+            return self.compare(&u, a);
+        }
+        if let Some(m) = fold_matrices(g) {
+            return self.compare(&m, a);
+        }
+        if let Some(m) = fold_matrices(a) {
+            return self.compare(g, &m);
+        }
+        if let Some((q, set)) = abs_rel_to_set(g) {
+            return match a {
+                Node::Rel(v, ops) if v.len() == 2 && ops == &[RelOp::In] && &v[0] == q => self.compare(&set, &v[1]),
+                Node::Rel(..) => Cmp::NotEqual,
+                _ => self.compare(&set, a),
+            };
+        }
+        if let Some(u) = finite_union(a) {
+            return self.compare(g, &u);
         }
         if g == a {
             return Cmp::Equal;
@@ -226,11 +411,11 @@ impl Cx {
                 let ai = rel_to_interval(a).unwrap_or(Node::Inf);
                 self.compare(g, &ai)
             }
-            (Node::Rel(..), _) => match value_of(g) {
+            (Node::Rel(..), _) => match value_of_gold(g) {
                 Some(v) => self.compare(v, a),
                 None => Cmp::NotEqual,
             },
-            (_, Node::Rel(..)) => match value_of(a) {
+            (_, Node::Rel(..)) => match value_of_answer(a) {
                 Some(v) => self.compare(g, v),
                 None => Cmp::NotEqual,
             },
@@ -338,6 +523,13 @@ impl Cx {
             return Cmp::NotEqual;
         };
         let eqish = |o: &RelOp| matches!(o, RelOp::Eq | RelOp::Approx);
+        // Chains that name a value by the same thing: `x = 11` and `x = 5+5+1 = 11`.
+        if (gv.len() > 2 || av.len() > 2)
+            && gv[0] == av[0]
+            && let (Some(x), Some(y)) = (value_of_gold(g), value_of_answer(a))
+        {
+            return self.compare(x, y);
+        }
         if gv.len() == 2 && av.len() == 2 && eqish(&gops[0]) && eqish(&aops[0]) {
             let r = self.proportional(&diff(&gv[0], &gv[1]), &diff(&av[0], &av[1]), false);
             if r == Cmp::Equal {
@@ -350,7 +542,9 @@ impl Cx {
             }
             return r;
         }
-        if let (Some(gi), Some(ai)) = (rel_to_interval(g), rel_to_interval(a)) {
+        if let (Some(gi), Some(ai)) = (rel_to_interval(g), rel_to_interval(a))
+            && bounded_quantity(g) == bounded_quantity(a)
+        {
             return self.compare(&gi, &ai);
         }
         let (gv, gops) = orient(gv, gops);
@@ -459,7 +653,7 @@ impl Cx {
                 if d.is_zero() {
                     return Cmp::Equal;
                 }
-                if self.gold_rounding_match(g, a) {
+                if self.gold_rounding_match(g, a) || self.answer_rounding_match(g, a) {
                     return Cmp::Equal;
                 }
                 if pg.has_free_vars() || pa.has_free_vars() {
@@ -475,7 +669,7 @@ impl Cx {
             _ => {
                 let pts = if has_var(g) || has_var(a) { 3 } else { 1 };
                 let r = self.numeric_cmp(g, a, pts);
-                if r == Cmp::NotEqual && self.gold_rounding_match(g, a) {
+                if r == Cmp::NotEqual && (self.gold_rounding_match(g, a) || self.answer_rounding_match(g, a)) {
                     return Cmp::Equal;
                 }
                 r
@@ -520,6 +714,33 @@ impl Cx {
         }
         let half_ulp = 0.5 * 10f64.powi(-(digits as i32));
         (x - y).abs() <= half_ulp * (1.0 + 1e-9)
+    }
+}
+
+impl Cx {
+    /// A decimal answer with at least [`Cx::answer_rounding_digits`]
+    /// significant digits, against an exact gold that is not a decimal,
+    /// matches when the gold rounds to it at its last written place
+    /// (`2.6667` for `\frac83`, `0.0833333333333333` for `\frac1{12}`;
+    /// `2.6666` and `0.333` do not).
+    fn answer_rounding_match(&mut self, g: &Node, a: &Node) -> bool {
+        if self.answer_rounding_digits == 0 || is_decimal_literal(g).is_some() || has_var(g) {
+            return false;
+        }
+        let Some((digits, sig)) = is_decimal_literal(a) else {
+            return false;
+        };
+        if sig < self.answer_rounding_digits || digits == 0 || digits > 20 {
+            return false;
+        }
+        let (Ok(x), Ok(y)) = (numeric(g, 0, &mut self.m), numeric(a, 0, &mut self.m)) else {
+            return false;
+        };
+        if !x.is_finite() || !y.is_finite() {
+            return false;
+        }
+        let half_ulp = 0.5 * 10f64.powi(-(digits as i32));
+        (x - y).abs() <= half_ulp.max(4.0 * f64::EPSILON * x.abs()) * (1.0 + 1e-9)
     }
 }
 

@@ -272,6 +272,11 @@ pub(crate) fn lex(s: &str, thousands: bool) -> Vec<Tok> {
             }
             continue;
         }
+        if ch == '!' && at(i + 1) == '=' {
+            out.push(Tok::Cmd("ne".into()));
+            i += 2;
+            continue;
+        }
         if ch == '<' && at(i + 1) == '=' {
             out.push(Tok::Le);
             i += 2;
@@ -434,9 +439,55 @@ pub(crate) struct Parser {
     max_bits: u64,
 }
 
-/// Parse a whole normalised answer.
+/// Parse a whole normalised answer. Top-level `;` separates groups of
+/// answers (`p=5, q=2; p=7, q=2`): a group of assignments to variables is the
+/// tuple of their values, and the groups form a list.
 pub(crate) fn parse(s: &str, thousands: bool, max_depth: usize, max_bits: u64) -> Result<Node, MathError> {
     let toks = lex(s, thousands);
+    let mut depth = 0i64;
+    let mut groups: Vec<Vec<Tok>> = vec![Vec::new()];
+    for t in toks {
+        match t {
+            Tok::Sym('(' | '[' | '{') | Tok::LSet => depth += 1,
+            Tok::Sym(')' | ']' | '}') | Tok::RSet => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 && t == Tok::Sym(';') {
+            groups.push(Vec::new());
+        } else if let Some(g) = groups.last_mut() {
+            g.push(t);
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    if groups.len() <= 1 {
+        return parse_tokens(groups.pop().unwrap_or_default(), max_depth, max_bits);
+    }
+    let mut items = Vec::with_capacity(groups.len());
+    for g in groups {
+        items.push(assignments_as_tuple(parse_tokens(g, max_depth, max_bits)?));
+    }
+    Ok(Node::List(items))
+}
+
+/// `p = 5, q = 2` as `(5, 2)`; anything else as it is.
+fn assignments_as_tuple(n: Node) -> Node {
+    let Node::List(items) = &n else { return n };
+    let values: Option<Vec<Node>> = items
+        .iter()
+        .map(|i| match i {
+            Node::Rel(v, ops) if v.len() == 2 && ops == &[RelOp::Eq] && matches!(v[0], Node::Var(_)) => {
+                Some(v[1].clone())
+            }
+            _ => None,
+        })
+        .collect();
+    match values {
+        Some(v) => Node::Tuple(v),
+        None => n,
+    }
+}
+
+fn parse_tokens(toks: Vec<Tok>, max_depth: usize, max_bits: u64) -> Result<Node, MathError> {
     let mut p = Parser { toks, pos: 0, depth: 0, max_depth, max_bits };
     let items = p.parse_list()?;
     if p.pos < p.toks.len() {
@@ -518,16 +569,27 @@ impl Parser {
     }
 
     fn parse_union(&mut self) -> Result<Node, MathError> {
-        let first = self.parse_expr()?;
+        let first = self.parse_ratio()?;
         if !self.is_cmd("cup") {
             return Ok(first);
         }
         let mut parts = vec![first];
         while self.is_cmd("cup") {
             self.pos += 1;
-            parts.push(self.parse_expr()?);
+            parts.push(self.parse_ratio()?);
         }
         Ok(Node::Union(parts))
+    }
+
+    /// `a : b` (a ratio) is `a / b`.
+    fn parse_ratio(&mut self) -> Result<Node, MathError> {
+        let mut left = self.parse_expr()?;
+        while self.is_sym(':') {
+            self.pos += 1;
+            let right = self.parse_expr()?;
+            left = Node::Div(Box::new(left), Box::new(right));
+        }
+        Ok(left)
     }
 
     fn parse_expr(&mut self) -> Result<Node, MathError> {

@@ -1,11 +1,35 @@
 //! Math answer verification: extract a final answer from a model completion
 //! and decide whether it equals a reference ("gold") answer.
 //!
-//! Pipeline: [`extract_answer`] finds the answer text (last `\boxed{}`,
-//! GSM8K `#### N`, "final answer is …", "answer: …", optionally the last
-//! number); the text is normalised (delimiters, `\left`/`\right`, `\dfrac`,
-//! text wrappers, units, digit grouping, degree signs, unicode symbols),
-//! parsed into a small answer tree, and compared.
+//! Pipeline: [`extract_answer`] finds the answer text (see the extraction
+//! order below); the text is normalised (delimiters, `\left`/`\right`,
+//! `\dfrac`, text wrappers, units, digit grouping, degree signs, unicode
+//! symbols), parsed into a small answer tree, and compared.
+//!
+//! Extraction, first match wins (only the text after the last `</think>` is
+//! read when an answer is there):
+//! 1. the last `\boxed{}`/`\fbox{}`, joined with the boxes just before it
+//!    when only separators stand between them (`\boxed{1} and \boxed{2}` is
+//!    the list `1, 2`; a gap with a sentence break or a retraction such as
+//!    "wait" or "but" ends the answer at the last box) — unless a "final
+//!    answer" or "answer is" phrase comes after the last box, which then wins;
+//! 2. GSM8K's `#### N`;
+//! 3. "the final answer is …", then "answer: …" / "the answer is …"; within
+//!    the phrase a leading math span, else the value a sentence states
+//!    ("The largest $n$ is 34" → 34), else for prose the last math span or
+//!    number in it;
+//! 4. the last math span `$…$`, `$$…$$`, `\(…\)`, `\[…\]` (inline spans do
+//!    not cross lines; `\$` is a dollar sign) — unless a sentence of six or
+//!    more words after it states a number, which then wins;
+//! 5. the whole completion when it is one expression (`\frac{10}{9}`, `1 000`);
+//! 6. optionally the last number (thousands groups, a leading `.5`, a decimal
+//!    comma, `a/b`; digits glued to letters are not numbers, units are).
+//!
+//! A gold is read the same way when it is a whole solution (boxes, `####`,
+//! "The final answer is …", or math spans joined by "or"/"and"). A gold that
+//! is a choice letter (`B`, `(B)`, `\text{(B)}`) is matched against the
+//! letter the completion's answer starts with (`(D) $\frac34$` is D), else
+//! the last choice it marks; an answer naming two choices names none.
 //!
 //! Values are compared exactly where possible: big rationals, and sums of
 //! terms `rational · π^k · e^j · x^n · √(square-free)`, which is a canonical
@@ -17,7 +41,11 @@
 //! nesting depth; nothing uses threads, signals, clocks or files.
 //!
 //! Documented decisions on ambiguous inputs:
-//! * Decimals are exact: `0.5 = \frac12`, but an answer `0.333` is not `\frac13`.
+//! * Decimals are exact: `0.5 = \frac12`, but an answer `0.333` (or `0.3333`,
+//!   `2.6667`) is not `\frac13` (`\frac83`). Only a decimal answer with
+//!   [`MathConfig::answer_rounding_digits`] (15) or more significant digits
+//!   is read as rounded, so a float printed at full precision matches the
+//!   fraction it is (`0.0833333333333333 = \frac1{12}`).
 //!   A decimal *gold* with at least two significant digits is taken as
 //!   rounded: a non-decimal answer matches it when it rounds to the gold at
 //!   the gold's precision (gold `0.67` accepts `\frac23`, not `0.666`).
@@ -31,8 +59,19 @@
 //! * Bare lists (`1, 2`, `x=1, x=2`) and `\{…\}` are unordered; parenthesised
 //!   tuples are ordered. `(a, b)` also equals the open interval `(a, b)`.
 //!   A bare list compared with a tuple is compared in order.
-//! * `x = 5` equals `5`; generally a relation made of `=`/`≈`/`∈` stands for
-//!   its last member when compared with a non-relation.
+//! * An answer `x = 5` equals `5`; an answer chain of `=`/`∈` stands for its
+//!   last member before any `≈` (`x = 5+5+1 = 11` → 11, `p = \frac5{12}
+//!   \approx 0.42` → 5/12). A gold relation stands for its last member only
+//!   when what it names holds no number (`x = 5`, `(p,q) = (3,2)`,
+//!   `\frac{NO}{BO} = \frac1{\sqrt6}`): a gold equation such as `2x + z = 1`
+//!   or `7 = 11a + c` is never just `1` or `11a + c`. Chains naming a value by
+//!   the same thing compare their values (`x = 11` vs `x = 5+5+1 = 11`).
+//! * `a : b` is the ratio `a/b`. `p=5, q=2; p=7, q=2` is the list of tuples
+//!   `(5,2), (7,2)`.
+//! * A lone `1,22` (or `0,111`, `1000,99`) is a decimal comma unless the gold
+//!   is a collection; `1,000` and `12,345` are thousands, `1, 22` a list.
+//! * `a \le |q| \le b` is `q ∈ [-b,-a] ∪ [a,b]`; a union of finite sets is
+//!   one set; sums and products of numeric matrices are worked out.
 //! * Equations are equal up to rearrangement and non-zero scaling;
 //!   inequalities up to rearrangement and positive scaling, and a
 //!   one-variable inequality equals the matching interval.
@@ -124,6 +163,10 @@ pub struct MathConfig {
     pub gold_decimal_rounding: bool,
     /// Let `p\%` also match `p/100`, not only `p`.
     pub percent_matches_fraction: bool,
+    /// Read a decimal *answer* with at least this many significant digits as
+    /// rounded, so it matches an exact gold that rounds to it (see module
+    /// docs); 0 turns this off.
+    pub answer_rounding_digits: u32,
     /// The form that [`Verdict::in_requested_form`] checks for.
     pub requested_form: AnswerForm,
     /// Work limits.
@@ -137,6 +180,7 @@ impl Default for MathConfig {
             rel_tolerance: 1e-9,
             gold_decimal_rounding: true,
             percent_matches_fraction: true,
+            answer_rounding_digits: 15,
             requested_form: AnswerForm::Boxed,
             budget: Budget::default(),
         }
@@ -154,6 +198,10 @@ pub enum ExtractSource {
     FinalAnswerPhrase,
     /// "Answer: …" or "the answer is …".
     AnswerColon,
+    /// The last math span (`$…$`, `\(…\)`, `\[…\]`, `$$…$$`).
+    LastMath,
+    /// The whole completion, which is one expression.
+    Whole,
     /// The last number in the text (fallback).
     LastNumber,
 }
@@ -226,20 +274,19 @@ pub fn extract_answer(completion: &str, cfg: &MathConfig) -> Option<Extracted> {
         .map(|(text, source)| Extracted { text: normalize::strip_delims(&text), source })
 }
 
-/// The bare answer inside a gold string, which may be `\boxed{…}`, a GSM8K
-/// solution ending in `#### N`, or the answer itself.
+/// The bare answer inside a gold string, which may be the answer itself,
+/// `\boxed{…}` (several boxes form a list), a GSM8K solution ending in
+/// `#### N`, a solution ending in "The final answer is …", or text with the
+/// answer in math spans.
 pub fn gold_text(gold: &str) -> String {
-    if let Some(b) = extract::last_boxed(gold) {
-        return b;
-    }
-    if let Some(g) = extract::gsm8k(gold) {
-        return g;
-    }
-    gold.to_string()
+    extract::gold_answer(gold)
 }
 
 /// Extract the answer from `completion` and compare it with `gold`.
 pub fn verify(gold: &str, completion: &str, cfg: &MathConfig) -> Verdict {
+    if let Some(letter) = extract::choice_letter(&gold_text(gold)) {
+        return verify_choice(letter, completion, cfg);
+    }
     let Some(ex) = extract_answer(completion, cfg) else {
         return Verdict { correct: false, extracted: None, reason: VerdictReason::NoAnswer, in_requested_form: false };
     };
@@ -252,6 +299,46 @@ pub fn verify(gold: &str, completion: &str, cfg: &MathConfig) -> Verdict {
     Verdict {
         correct: eq.is_equal(),
         extracted: Some(ex),
+        reason: VerdictReason::Compared(eq),
+        in_requested_form: in_form,
+    }
+}
+
+/// The text after the last top-level `=` of an answer, if it has one.
+fn last_member(s: &str) -> Option<&str> {
+    let mut depth = 0i32;
+    let mut at = None;
+    for (i, ch) in s.char_indices() {
+        match ch {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '=' if depth == 0 => at = Some(i),
+            _ => {}
+        }
+    }
+    let rest = s.get(at? + 1..)?.trim();
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// A multiple-choice gold (`B`, `(B)`, `\text{(B)}`): the completion's
+/// choice is the letter its answer starts with (`(D) $\frac34$`), else the
+/// last choice it marks (`**A**`, `(C)`, `option B`).
+fn verify_choice(letter: char, completion: &str, cfg: &MathConfig) -> Verdict {
+    let extracted = extract_answer(completion, cfg);
+    let from_answer = extracted.as_ref().and_then(|e| extract::choice_letter(&e.text).map(|l| (l, e.source)));
+    let chosen = from_answer.or_else(|| extract::last_choice(completion).map(|l| (l, ExtractSource::AnswerColon)));
+    let Some((got, source)) = chosen else {
+        return Verdict { correct: false, extracted, reason: VerdictReason::NoAnswer, in_requested_form: false };
+    };
+    let eq = if got == letter { Equivalence::Equal } else { Equivalence::NotEqual };
+    let in_form = match cfg.requested_form {
+        AnswerForm::Boxed => source == ExtractSource::Boxed,
+        AnswerForm::Gsm8k => source == ExtractSource::Gsm8k,
+        AnswerForm::Any => true,
+    };
+    Verdict {
+        correct: eq.is_equal(),
+        extracted: Some(Extracted { text: got.to_string(), source }),
         reason: VerdictReason::Compared(eq),
         in_requested_form: in_form,
     }
@@ -275,6 +362,7 @@ pub fn equivalent(gold: &str, answer: &str, cfg: &MathConfig) -> Equivalence {
         return if !kg.is_empty() && kg == ka { Equivalence::Equal } else { Equivalence::NotEqual };
     }
     let gn = normalize::normalize(&gold);
+    let gn = normalize::decimal_comma(&gn).unwrap_or(gn);
     let an = normalize::normalize(&answer);
     let same_text = !gn.is_empty() && squash(&gn) == squash(&an);
     if same_text {
@@ -285,10 +373,19 @@ pub fn equivalent(gold: &str, answer: &str, cfg: &MathConfig) -> Equivalence {
         Err(MathError::TooLarge) => return Equivalence::TooLarge,
         Err(_) => return Equivalence::Unparseable(Side::Gold),
     };
-    let a = match latex::parse(&an, !g.is_collection(), b.max_depth, b.max_bits) {
+    // A lone `1,22` is a decimal comma, unless the gold is a collection.
+    let an = if g.is_collection() { an } else { normalize::decimal_comma(&an).unwrap_or(an) };
+    let thousands = !g.is_collection();
+    let a = match latex::parse(&an, thousands, b.max_depth, b.max_bits) {
         Ok(a) => a,
         Err(MathError::TooLarge) => return Equivalence::TooLarge,
-        Err(_) => return Equivalence::Unparseable(Side::Answer),
+        // A chain we cannot read whole (`\det(AB) = 2 \cdot 12 = 24`) still
+        // ends in the value it states.
+        Err(_) => match last_member(&an).map(|t| latex::parse(t, thousands, b.max_depth, b.max_bits)) {
+            Some(Ok(a)) => a,
+            Some(Err(MathError::TooLarge)) => return Equivalence::TooLarge,
+            _ => return Equivalence::Unparseable(Side::Answer),
+        },
     };
     let g = equiv::expand_pm(g);
     let a = equiv::expand_pm(a);
@@ -298,6 +395,7 @@ pub fn equivalent(gold: &str, answer: &str, cfg: &MathConfig) -> Equivalence {
         gold_rounding: cfg.gold_decimal_rounding,
         percent_fraction: cfg.percent_matches_fraction,
         max_elements: b.max_elements,
+        answer_rounding_digits: cfg.answer_rounding_digits,
     };
     match cx.compare(&g, &a) {
         Cmp::Equal => Equivalence::Equal,

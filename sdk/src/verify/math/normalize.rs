@@ -67,13 +67,15 @@ const LAYOUT_CMDS: &[&str] = &[
 pub(crate) fn strip_delims(s: &str) -> String {
     let mut cur = s.trim();
     for _ in 0..8 {
-        let next = if let Some(x) = cur.strip_prefix("$$").and_then(|x| x.strip_suffix("$$")) {
+        // Only one span: `$a$ or $b$` starts and ends with `$` but is two.
+        let one = |x: &str, close: &str| !x.replace("\\$", "").contains(close);
+        let next = if let Some(x) = cur.strip_prefix("$$").and_then(|x| x.strip_suffix("$$")).filter(|x| one(x, "$")) {
             x
-        } else if let Some(x) = cur.strip_prefix('$').and_then(|x| x.strip_suffix('$')) {
+        } else if let Some(x) = cur.strip_prefix('$').and_then(|x| x.strip_suffix('$')).filter(|x| one(x, "$")) {
             x
-        } else if let Some(x) = cur.strip_prefix("\\(").and_then(|x| x.strip_suffix("\\)")) {
+        } else if let Some(x) = cur.strip_prefix("\\(").and_then(|x| x.strip_suffix("\\)")).filter(|x| one(x, "\\)")) {
             x
-        } else if let Some(x) = cur.strip_prefix("\\[").and_then(|x| x.strip_suffix("\\]")) {
+        } else if let Some(x) = cur.strip_prefix("\\[").and_then(|x| x.strip_suffix("\\]")).filter(|x| one(x, "\\]")) {
             x
         } else {
             break;
@@ -134,6 +136,11 @@ fn group_end(c: &[char], start: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Whether `word` (lower case) is a unit word or abbreviation.
+pub(crate) fn is_unit(word: &str) -> bool {
+    UNITS.contains(&word)
 }
 
 fn is_unit_phrase(s: &str) -> bool {
@@ -199,6 +206,13 @@ fn commands(s: &str, depth: usize) -> String {
             i = j;
             continue;
         }
+        if let Some(rest) = ["qquad", "quad"].iter().find_map(|q| name.strip_prefix(q)).filter(|r| !r.is_empty()) {
+            // `\quadx_2`: a spacing command glued to a variable.
+            out.push(' ');
+            out.push_str(rest);
+            i = j;
+            continue;
+        }
         if LAYOUT_CMDS.contains(&name.as_str()) {
             i = j;
             if (name == "left" || name == "right") && at(i) == '.' {
@@ -238,7 +252,6 @@ fn digit_groups(s: &str) -> String {
             && at(k + 1).is_ascii_digit()
             && at(k + 2).is_ascii_digit()
             && !at(k + 3).is_ascii_digit()
-            && at(k + 3) != '.'
     };
     let mut out = String::with_capacity(s.len());
     let mut run = 0usize; // length of the current digit run
@@ -281,10 +294,79 @@ fn digit_groups(s: &str) -> String {
     out
 }
 
-/// Replace the words "and"/"or" between items with commas.
-fn conjunctions(s: &str) -> String {
+/// `\\frac`, `\\left` (a doubled backslash, as answers escaped once too
+/// often carry) as `\frac`, `\left`: a doubled backslash followed by a
+/// command name of two or more letters. A matrix row break `\\` is never
+/// followed directly by a command name in practice.
+fn single_backslash_commands(s: &str) -> String {
+    let c: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
-    for (k, w) in s.split(' ').enumerate() {
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] == '\\' && c.get(i + 1) == Some(&'\\') {
+            let letters = c[i + 2..].iter().take_while(|ch| ch.is_ascii_alphabetic()).count();
+            let before_ok = i == 0 || c[i - 1] != '\\';
+            if letters >= 2 && before_ok {
+                out.push('\\');
+                i += 2;
+                continue;
+            }
+            out.push_str("\\\\");
+            i += 2;
+            continue;
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `\ ` (a control space) as a space; a row break `\\` followed by a space stays.
+fn escaped_spaces(s: &str) -> String {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] == '\\' && c.get(i + 1) == Some(&'\\') {
+            out.push_str("\\\\");
+            i += 2;
+        } else if c[i] == '\\' && c.get(i + 1) == Some(&' ') {
+            out.push(' ');
+            i += 2;
+        } else {
+            out.push(c[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replace the words "and"/"or" between items with commas, also when glued
+/// between closing and opening brackets or digits and letters (`(1,2)or(2,1)`).
+fn conjunctions(s: &str) -> String {
+    let c: Vec<char> = s.chars().collect();
+    let mut glued = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < c.len() {
+        let word = ["or", "and"].into_iter().find(|w| {
+            let n = w.len();
+            i > 0
+                && (c[i - 1] == ')' || c[i - 1] == ']' || c[i - 1].is_ascii_digit())
+                && c[i..].iter().take(n).collect::<String>() == *w
+                && c.get(i + n).is_some_and(|&next| {
+                    next == '(' || next == '[' || next.is_ascii_alphabetic() || next.is_ascii_digit()
+                })
+        });
+        if let Some(w) = word {
+            glued.push_str(" , ");
+            i += w.len();
+            continue;
+        }
+        glued.push(c[i]);
+        i += 1;
+    }
+    let mut out = String::with_capacity(glued.len());
+    for (k, w) in glued.split(' ').enumerate() {
         if k > 0 {
             out.push(' ');
         }
@@ -344,20 +426,23 @@ fn trailing_units(s: &str) -> String {
 /// Normalise an answer string into the dialect the parser reads.
 pub(crate) fn normalize(s: &str) -> String {
     let s = strip_delims(s);
+    let s = single_backslash_commands(&s);
     let s = map_unicode(&s);
     let s = s
         .replace("^{\\circ}", "")
         .replace("^\\circ", "")
         .replace("^{°}", "")
+        .replace(",\\! ", "{,}")
+        .replace(",\\!", "{,}")
         .replace("\\%", "%")
         .replace("\\$", " ")
         .replace('$', " ")
         .replace("\\!", "")
         .replace("\\;", " ")
         .replace("\\:", " ")
-        .replace("\\ ", " ")
         .replace('~', " ")
         .replace("\\{,\\}", "{,}");
+    let s = escaped_spaces(&s);
     let s = digit_groups(&s);
     let s = s.replace("\\,", " ");
     let s = commands(&s, 0);
@@ -365,6 +450,22 @@ pub(crate) fn normalize(s: &str) -> String {
     let s = trailing_units(&s);
     let s = s.trim().trim_end_matches('.').trim();
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `1,22` (or `0,111`, `1000,99`) as `1.22`: a number whose only separator
+/// is one comma that cannot be a thousands separator (the group after it is
+/// not three digits, or the part before it is `0` or longer than three
+/// digits). `None` for anything else (`1,000`, `1, 2`, `x,y`).
+pub(crate) fn decimal_comma(s: &str) -> Option<String> {
+    let t = s.trim();
+    let (sign, body) = t.strip_prefix('-').map_or(("", t), |b| ("-", b));
+    let (head, tail) = body.split_once(',')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(head) || !digits(tail) {
+        return None;
+    }
+    let thousands = tail.len() == 3 && head.len() <= 3 && head != "0";
+    (!thousands).then(|| format!("{sign}{head}.{tail}"))
 }
 
 fn unwrap_text(s: &str) -> String {
