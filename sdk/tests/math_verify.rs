@@ -319,6 +319,7 @@ fn the_answer_forms_models_write() {
         ("0.4", ".4", true),
         ("5", "First \\(2+2\\), then \\(5\\)", true),
         ("7", "Thus\n\\[\n7\n\\]", true),
+        ("9", "Answer $ \n 9 \n $", false),
         // Answer phrases.
         ("34", "Final Answer: The largest $n$ is 34.", true),
         ("35", "Final Answer: The largest $n$ is 34.", false),

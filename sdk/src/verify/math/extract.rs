@@ -136,6 +136,13 @@ pub(crate) fn math_spans(s: &str) -> Vec<String> {
 
 /// [`math_spans`] with where each span starts and ends (delimiters included).
 fn math_span_ranges(s: &str) -> Vec<(usize, String, usize)> {
+    scan_math(s).0
+}
+
+/// The math spans of `s` (start, inner text, end), and the byte ranges of
+/// inline spans that cross lines (not math spans).
+#[allow(clippy::type_complexity)]
+fn scan_math(s: &str) -> (Vec<(usize, String, usize)>, Vec<(usize, usize)>) {
     // Delimiters are ASCII, so byte positions found here are char boundaries.
     let b = s.as_bytes();
     let starts = |k: usize, pat: &[u8]| b.get(k..).is_some_and(|r| r.starts_with(pat));
@@ -157,6 +164,7 @@ fn math_span_ranges(s: &str) -> Vec<(usize, String, usize)> {
     // after every later point too: never search for it again (linear time).
     let mut unclosed = [false; 4];
     let mut out = Vec::new();
+    let mut broken = Vec::new();
     let mut i = 0;
     while i < b.len() {
         let (kind, open, close, inline): (usize, &[u8], &[u8], bool) = if starts(i, b"\\$") {
@@ -179,7 +187,9 @@ fn math_span_ranges(s: &str) -> Vec<(usize, String, usize)> {
             Some(end) => {
                 let inner = s.get(from..end).unwrap_or("");
                 let one_line = !(inline && inner.contains('\n'));
-                if one_line && !inner.trim().is_empty() {
+                if !one_line {
+                    broken.push((i, end + close.len()));
+                } else if !inner.trim().is_empty() {
                     out.push((i, inner.trim().to_string(), end + close.len()));
                 }
                 i = end + close.len();
@@ -190,7 +200,7 @@ fn math_span_ranges(s: &str) -> Vec<(usize, String, usize)> {
             }
         }
     }
-    out
+    (out, broken)
 }
 
 /// The last math span, if any, and the prose after it.
@@ -517,10 +527,24 @@ pub(crate) fn extract(s: &str, last_number_fallback: bool) -> Option<(String, Ex
     if is_expression(s, 64, 1 << 17) {
         return Some((s.trim().to_string(), ExtractSource::Whole));
     }
-    if last_number_fallback && let Some(n) = last_number(s) {
+    if last_number_fallback && let Some(n) = last_number(&without_broken_inline_math(s)) {
         return Some((n, ExtractSource::LastNumber));
     }
     None
+}
+
+/// `s` without the contents of inline math that crosses lines (`$ \n 9 \n $`,
+/// `\( \n 9 \n \)`): malformed mathematics, not prose to take a number from.
+fn without_broken_inline_math(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for (start, end) in scan_math(s).1 {
+        out.push_str(s.get(at..start).unwrap_or(""));
+        out.push(' ');
+        at = end;
+    }
+    out.push_str(s.get(at..).unwrap_or(""));
+    out
 }
 
 /// The answer inside a gold string: its boxed answer, `#### N`, "the final
