@@ -11,10 +11,11 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig};
 
-use crate::code::{CodeConfig, CodeHost};
 use crate::limits::HostMaxima;
-use crate::module::{EnvModule, HostState, LoadOptions};
+use crate::module::{EnvModule, LoadOptions};
 use crate::package::{Package, unpack_data};
+use crate::runtime::HostState;
+use crate::runtime::python::{CodeConfig, CodeHost};
 use crate::{SandboxError, capability};
 use envhub_sdk::host::{CodeResult, RunCode};
 
@@ -173,7 +174,7 @@ impl Sandbox {
         let digest: [u8; 32] = Sha256::digest(wasm).into();
         let module = self.compiled(wasm, &digest)?;
         let code = if options.capabilities.iter().any(|c| c == "code:python") { Some(self.code_host()?) } else { None };
-        EnvModule::new(self.shared.clone(), module, digest, options, code)
+        EnvModule::new(&self.shared.linker, self.shared.epoch_tick, module, digest, options, code)
     }
 
     /// The Python runtime of `run_code`: read and checked against its pinned
@@ -186,7 +187,7 @@ impl Sandbox {
         if let Some(host) = slot.as_ref() {
             return Ok(host.clone());
         }
-        let runtime = crate::code::read_runtime(&self.shared.config.code)?;
+        let runtime = crate::runtime::python::read_runtime(&self.shared.config.code)?;
         let module = self.python_snapshot(&runtime)?;
         let pre = self
             .shared
@@ -199,6 +200,10 @@ impl Sandbox {
             limits: self.shared.config.code.limits,
             epoch_tick: self.shared.epoch_tick,
             setups: Mutex::new(HashMap::new()),
+            empty: tempfile::Builder::new()
+                .prefix("envhub-empty-")
+                .tempdir()
+                .map_err(|e| SandboxError::Host(format!("cannot create an empty directory: {e}")))?,
         });
         *slot = Some(host.clone());
         Ok(host)
@@ -207,7 +212,7 @@ impl Sandbox {
     /// The compiled snapshot of `runtime`: from the cache directory when it
     /// holds one for the same inputs (and it compiles), otherwise made now
     /// and stored there.
-    fn python_snapshot(&self, runtime: &crate::code::Runtime) -> Result<Module, SandboxError> {
+    fn python_snapshot(&self, runtime: &crate::runtime::python::Runtime) -> Result<Module, SandboxError> {
         let cached = self
             .shared
             .config
@@ -222,7 +227,7 @@ impl Sandbox {
                 return Ok(module);
             }
         }
-        let wasm = crate::code::make_snapshot(runtime)?;
+        let wasm = crate::runtime::python::make_snapshot(runtime)?;
         if let Some(path) = &cached {
             write_cache_file(path, &wasm);
         }
@@ -240,7 +245,7 @@ impl Sandbox {
         let bytes =
             serde_json::to_vec(request).map_err(|e| SandboxError::Host(format!("cannot encode request: {e}")))?;
         let seed: [u8; 32] = Sha256::digest(&bytes).into();
-        crate::code::run(&host, request, &seed, u64::MAX).map_err(SandboxError::Guest)
+        crate::runtime::python::run(&host, request, &seed, u64::MAX).map_err(SandboxError::Guest)
     }
 
     /// Reads a `.wasm` file and [`load`](Sandbox::load)s it.

@@ -13,22 +13,22 @@
 //! ```
 
 pub mod capability;
-pub mod code;
 mod engine;
 mod error;
 pub mod fs;
 pub mod limits;
 mod module;
 pub mod package;
+pub mod runtime;
 pub mod score;
 pub mod selftest;
 mod snapshot;
 mod wasi;
 
-pub use code::{CodeConfig, CodeLimitsConfig, PYTHON_WASM_SHA256, STDLIB_ZIP_SHA256};
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::SandboxError;
 pub use limits::{HostMaxima, Limits};
 pub use module::{CallOutput, EnvModule, LoadOptions, decode};
+pub use runtime::python::{CodeConfig, CodeLimitsConfig, PYTHON_WASM_SHA256, STDLIB_ZIP_SHA256};
 pub use score::Scored;
 pub use wasi::FIXED_WALL_CLOCK_SECS;

@@ -9,13 +9,12 @@ use envhub_sdk::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use wasmtime::{InstancePre, Module, ResourceLimiter, Store, Trap};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
 use wasmtime_wasi::I32Exit;
-use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::code::{CodeCall, CodeHost};
-use crate::engine::Shared;
 use crate::limits::Limits;
+use crate::runtime::python::{CodeCall, CodeHost};
+use crate::runtime::{HostState, Limiter};
 use crate::{SandboxError, capability, wasi};
 
 /// How to load a module.
@@ -40,63 +39,13 @@ pub struct CallOutput {
     pub fuel_used: u64,
 }
 
-/// Per-store state: the guest's WASI context and its memory accounting.
-pub(crate) struct HostState {
-    pub(crate) wasi: WasiP1Ctx,
-    pub(crate) limiter: Limiter,
-    /// `run_code`, for modules that declare `code:python`.
-    pub(crate) code: Option<CodeCall>,
-}
-
-/// Memory and table accounting of one store.
-pub(crate) struct Limiter {
-    memory_bytes: usize,
-    table_elements: usize,
-    /// Whether a memory growth was refused.
-    pub(crate) memory_hit: bool,
-}
-
-impl Limiter {
-    /// A limiter allowing `memory_bytes` of memory and `table_elements` per table.
-    pub(crate) fn new(memory_bytes: u64, table_elements: u64) -> Self {
-        Limiter {
-            memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
-            table_elements: usize::try_from(table_elements).unwrap_or(usize::MAX),
-            memory_hit: false,
-        }
-    }
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.memory_hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= self.table_elements)
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-    fn tables(&self) -> usize {
-        4
-    }
-    fn memories(&self) -> usize {
-        1
-    }
-}
-
 /// A module ready to be called: compiled, import-checked and pre-linked.
 /// Cheap to clone and safe to call from many threads at once; every call runs
 /// in a fresh instance.
 #[derive(Clone)]
 pub struct EnvModule {
-    shared: Arc<Shared>,
+    engine: Engine,
+    epoch_tick: std::time::Duration,
     pre: InstancePre<HostState>,
     digest: [u8; 32],
     options: Arc<LoadOptions>,
@@ -129,7 +78,8 @@ fn panic_message(stderr: &[u8]) -> Option<String> {
 
 impl EnvModule {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        linker: &Linker<HostState>,
+        epoch_tick: std::time::Duration,
         module: Module,
         digest: [u8; 32],
         options: LoadOptions,
@@ -139,12 +89,13 @@ impl EnvModule {
         if module.get_export("_start").is_none() {
             return Err(SandboxError::NotACommand);
         }
-        let pre = shared.linker.instantiate_pre(&module).map_err(|e| {
+        let pre = linker.instantiate_pre(&module).map_err(|e| {
             // The imports were checked above, so this is a WASI function the
             // host does not have.
             SandboxError::InvalidModule(format!("cannot link: {e:#}"))
         })?;
-        Ok(EnvModule { shared, pre, digest, options: Arc::new(options), code })
+        let engine = module.engine().clone();
+        Ok(EnvModule { engine, epoch_tick, pre, digest, options: Arc::new(options), code })
     }
 
     /// The sha256 of the module's bytes.
@@ -165,10 +116,10 @@ impl EnvModule {
             wasi::context(request, limits.stdout_bytes, limits.stderr_bytes, self.options.data_dir.as_deref())?;
         let limiter = Limiter::new(limits.memory_bytes, limits.table_elements);
         let code = self.code.clone().map(CodeCall::new);
-        let mut store = Store::new(&self.shared.engine, HostState { wasi: ctx, limiter, code });
+        let mut store = Store::new(&self.engine, HostState { wasi: ctx, limiter, code });
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(|e| SandboxError::Host(format!("cannot set fuel: {e}")))?;
-        let tick_ms = self.shared.epoch_tick.as_millis().max(1) as u64;
+        let tick_ms = self.epoch_tick.as_millis().max(1) as u64;
         store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms).max(1));
 
         let run = self.pre.instantiate(&mut store).and_then(|instance| {

@@ -1,25 +1,21 @@
 //! Host capabilities: imports in module `envhub` that a module may use only
 //! when its manifest declares them, and the WASI linker every module gets.
 
+mod run_code;
+
 use wasmtime::{Engine, Linker, Module};
 
 use crate::SandboxError;
-use crate::module::HostState;
+use crate::runtime::{HostState, WASI_MODULE};
 
 /// The module namespace of host capabilities.
 pub const CAPABILITY_MODULE: &str = "envhub";
-
-/// The WASI preview 1 module namespace.
-pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// Each capability-providing import and the capability that grants it.
 const CAPABILITY_IMPORTS: &[(&str, &str)] = &[("run_code", "code:python")];
 
 /// Every capability a manifest may declare.
 pub const KNOWN_CAPABILITIES: &[&str] = &["code:python"];
-
-/// WASI errno `notsup`.
-const ERRNO_NOTSUP: i32 = 58;
 
 /// The capability that grants import `name` of module `envhub`, if any.
 pub fn capability_of(name: &str) -> Option<&'static str> {
@@ -31,20 +27,11 @@ pub fn provided() -> &'static [&'static str] {
     &["code:python"]
 }
 
-/// Builds the linker shared by every module: WASI preview 1, with
-/// `poll_oneoff` replaced so a guest cannot sleep on the host's clock.
+/// Builds the linker shared by every module: WASI preview 1 (see
+/// [`crate::runtime::wasi_linker`]) and the capability imports.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
-    let mut linker: Linker<HostState> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
-        .map_err(|e| SandboxError::Host(format!("cannot link WASI: {e}")))?;
-    linker.allow_shadowing(true);
-    // Sleeping would make a call's duration depend on the host, and a blocked
-    // host thread cannot be interrupted by the epoch backstop.
-    linker
-        .func_wrap(WASI_MODULE, "poll_oneoff", |_: i32, _: i32, _: i32, _: i32| -> i32 { ERRNO_NOTSUP })
-        .map_err(|e| SandboxError::Host(format!("cannot link poll_oneoff: {e}")))?;
-    linker.allow_shadowing(false);
-    crate::code::link(&mut linker)?;
+    let mut linker = crate::runtime::wasi_linker(engine)?;
+    run_code::link(&mut linker)?;
     Ok(linker)
 }
 

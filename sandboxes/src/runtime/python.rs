@@ -1,4 +1,5 @@
-//! Code execution: the host capability `run_code` (`code:python`).
+//! The pinned Python runtime: CPython 3.11 for WASI, which runs the programs
+//! of the capability `run_code` (`code:python`) and Python environments.
 //!
 //! A program runs in a fresh nested sandbox: its own [`wasmtime::Store`] and
 //! instance of the pinned CPython for WASI, on the same engine (so the same
@@ -29,7 +30,9 @@
 //! and `PYTHONUTF8=1` only. The standard library is read-only at
 //! `/usr/local/lib`; the request's files are written to a fresh temporary
 //! directory, shown read-write as `/work` (the program's working directory
-//! and first `sys.path` entry) and deleted after the run.
+//! and first `sys.path` entry) and deleted after the run. A Python
+//! environment's sources are read-only at `/env` and its data at `/data`
+//! (both empty for `run_code` programs).
 //!
 //! Fuel: a run gets at most the least of what it asks for, the host's
 //! maximum and the fuel its caller has left; what it uses is then taken from
@@ -43,16 +46,14 @@ use std::time::Duration;
 
 use envhub_sdk::EnvError;
 use envhub_sdk::host::{CodeResult, LimitHit, RunCode};
-use envhub_sdk::protocol::Response;
 use sha2::{Digest, Sha256};
-use wasmtime::{Caller, Extern, Instance, InstancePre, Linker, Mutability, Store, Trap, Val};
+use wasmtime::{Instance, InstancePre, Mutability, Store, Trap, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use super::{HostState, Limiter};
 use crate::SandboxError;
-use crate::capability::CAPABILITY_MODULE;
-use crate::module::{HostState, Limiter};
 use crate::wasi::{FixedMonotonicClock, FixedWallClock, SeededRandom};
 
 /// sha256 of the only `python.wasm` this host runs: CPython 3.11.2 for WASI
@@ -66,17 +67,20 @@ pub const PYTHON_WASM_SHA256: &str = "8f91b1907a724125ec4fb800faebe1dc7ebcd6a73d
 pub const STDLIB_ZIP_SHA256: &str = "77cdf6987a5291ef7b315886d30935080ed9bc41321b7945d46f163ec6af8fa3";
 
 /// The script `envhub_init` runs before the snapshot (defines `run`).
-const INIT_PY: &str = include_str!("../runtimes/python/init.py");
+const INIT_PY: &str = include_str!("../../runtimes/python/init.py");
 
 /// Changes when the snapshot is made differently in a way its inputs
 /// (runtime files, init script) do not show; part of the cache key.
-const SNAPSHOT_FORMAT: &[u8] = b"envhub-python-snapshot-1";
+const SNAPSHOT_FORMAT: &[u8] = b"envhub-python-snapshot-2";
 
 /// Where the standard library directory appears in the guest.
 const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
 
-/// Largest request (program, stdin and files) the host reads, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+/// Where a Python environment's sources appear in the guest.
+pub(crate) const ENV_GUEST_DIR: &str = "/env";
+
+/// Where a package's data files appear in the guest.
+pub(crate) const DATA_GUEST_DIR: &str = "/data";
 
 /// Most files one request may create.
 const MAX_FILES: usize = 1000;
@@ -204,22 +208,16 @@ pub(crate) fn make_snapshot(runtime: &Runtime) -> Result<Vec<u8>, SandboxError> 
         .max_wasm_stack(1 << 20);
     let engine = wasmtime::Engine::new(&config)
         .map_err(|e| SandboxError::Host(format!("cannot create the snapshot engine: {e}")))?;
-    let linker = crate::capability::linker(&engine)?;
+    let linker = super::wasi_linker(&engine)?;
     let work = tempfile::Builder::new()
         .prefix("envhub-code-init-")
         .tempdir()
         .map_err(|e| SandboxError::Host(format!("cannot create a work directory: {e}")))?;
     let cap = 1 << 20;
     let (stdout, stderr) = (MemoryOutputPipe::new(cap), MemoryOutputPipe::new(cap));
-    let wasi = nested_wasi(
-        &["python", INIT_PY],
-        Vec::new(),
-        (stdout, stderr.clone()),
-        &runtime.lib_dir,
-        work.path(),
-        &[0; 32],
-    )
-    .map_err(|e| SandboxError::Host(e.message))?;
+    let dirs = Dirs { lib: &runtime.lib_dir, work: work.path(), env: work.path(), data: work.path() };
+    let wasi = nested_wasi(&["python", INIT_PY], Vec::new(), (stdout, stderr.clone()), &dirs, &[0; 32])
+        .map_err(|e| SandboxError::Host(e.message))?;
     let state = HostState { wasi, limiter: Limiter::new(1 << 30, 1_000_000), code: None };
     let mut store = Store::new(&engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -237,6 +235,8 @@ pub(crate) struct CodeHost {
     pub epoch_tick: Duration,
     /// Prepared setups by sha256 of their source; at most [`MAX_SETUPS`].
     pub setups: Mutex<HashMap<[u8; 32], Arc<Setup>>>,
+    /// An empty directory: `/env` and `/data` of programs that have none.
+    pub empty: tempfile::TempDir,
 }
 
 /// Most setups a host keeps; when full, the cache starts over (a setup is
@@ -257,24 +257,26 @@ pub(crate) struct Setup {
 }
 
 impl CodeHost {
-    /// A store for one nested instance with these limits and the deadline.
-    fn store(&self, wasi: WasiP1Ctx, memory: u64, fuel: u64) -> Result<Store<HostState>, EnvError> {
+    /// A store for one nested instance with these limits and deadline.
+    fn store(&self, wasi: WasiP1Ctx, memory: u64, fuel: u64, deadline_ms: u64) -> Result<Store<HostState>, EnvError> {
         let state = HostState { wasi, limiter: Limiter::new(memory, 1_000_000), code: None };
         let mut store = Store::new(self.pre.module().engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(fuel).map_err(|e| EnvError::internal(format!("run_code: cannot set fuel: {e}")))?;
         let tick_ms = u64::try_from(self.epoch_tick.as_millis()).unwrap_or(u64::MAX).max(1);
-        store.set_epoch_deadline(self.limits.deadline_ms.div_ceil(tick_ms).max(1));
+        store.set_epoch_deadline(deadline_ms.div_ceil(tick_ms).max(1));
         Ok(store)
     }
 
-    /// The prepared `source`: from the cache, or made now.
-    fn setup(&self, source: &str) -> Result<Arc<Setup>, EnvError> {
+    /// The prepared `source`, run with `env` and `data` as `/env` and `/data`
+    /// (the source must name what it depends on, e.g. a package digest,
+    /// since it is the cache key): from the cache, or made now.
+    pub(crate) fn setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Arc<Setup>, EnvError> {
         let key: [u8; 32] = Sha256::digest(source.as_bytes()).into();
         if let Some(setup) = self.setups.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(setup);
         }
-        let setup = Arc::new(self.make_setup(source)?);
+        let setup = Arc::new(self.make_setup(source, env, data)?);
         if let Ok(mut setups) = self.setups.lock() {
             if setups.len() >= MAX_SETUPS {
                 setups.clear();
@@ -287,22 +289,17 @@ impl CodeHost {
     /// Runs `source` through `envhub_setup` in a fresh instance (default
     /// limits, no stdin, no files, fixed random bytes) and keeps what it
     /// changed.
-    fn make_setup(&self, source: &str) -> Result<Setup, EnvError> {
+    fn make_setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Setup, EnvError> {
         let failed = |why: String| EnvError::bad_request(format!("run_code setup failed: {why}"));
         let work = tempfile::Builder::new()
             .prefix("envhub-code-setup-")
             .tempdir()
             .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?;
         let (stdout, stderr) = (MemoryOutputPipe::new(1 << 20), MemoryOutputPipe::new(1 << 20));
-        let wasi = nested_wasi(
-            &["python", source],
-            Vec::new(),
-            (stdout, stderr.clone()),
-            &self.lib_dir,
-            work.path(),
-            &[0; 32],
-        )?;
-        let mut store = self.store(wasi, self.limits.default_memory_bytes, self.limits.default_fuel)?;
+        let dirs = self.dirs(work.path(), env, data);
+        let wasi = nested_wasi(&["python", source], Vec::new(), (stdout, stderr.clone()), &dirs, &[0; 32])?;
+        let mut store =
+            self.store(wasi, self.limits.default_memory_bytes, self.limits.default_fuel, self.limits.deadline_ms)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| failed(format!("{e:#}")))?;
         let memory = instance
             .get_memory(&mut store, "memory")
@@ -327,6 +324,12 @@ impl CodeHost {
             }
         }
         Ok(Setup { memory_len: memory.data_size(&store), pages, globals })
+    }
+
+    /// The directories of a nested instance, empty where none is given.
+    fn dirs<'a>(&'a self, work: &'a Path, env: Option<&'a Path>, data: Option<&'a Path>) -> Dirs<'a> {
+        let empty = self.empty.path();
+        Dirs { lib: &self.lib_dir, work, env: env.unwrap_or(empty), data: data.unwrap_or(empty) }
     }
 }
 
@@ -383,83 +386,14 @@ impl Runtime {
 /// A caller's view of `run_code`: the host, and the answer of its last call
 /// kept for a retry with a larger buffer.
 pub(crate) struct CodeCall {
-    pub host: Arc<CodeHost>,
-    pending: Option<([u8; 32], Vec<u8>)>,
+    pub(crate) host: Arc<CodeHost>,
+    pub(crate) pending: Option<([u8; 32], Vec<u8>)>,
 }
 
 impl CodeCall {
     pub fn new(host: Arc<CodeHost>) -> Self {
         CodeCall { host, pending: None }
     }
-}
-
-/// Adds `envhub::run_code` to `linker`.
-pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), SandboxError> {
-    linker
-        .func_wrap(CAPABILITY_MODULE, "run_code", host_run_code)
-        .map_err(|e| SandboxError::Host(format!("cannot link run_code: {e}")))?;
-    Ok(())
-}
-
-fn guest_range(ptr: i32, len: i32, memory_len: usize) -> wasmtime::Result<std::ops::Range<usize>> {
-    let (Ok(ptr), Ok(len)) = (u32::try_from(ptr), u32::try_from(len)) else {
-        wasmtime::bail!("run_code: negative pointer or length");
-    };
-    let (start, len) = (ptr as usize, len as usize);
-    match start.checked_add(len) {
-        Some(end) if end <= memory_len => Ok(start..end),
-        _ => wasmtime::bail!("run_code: buffer {start}+{len} is outside the guest's memory"),
-    }
-}
-
-/// The import `envhub::run_code(req_ptr, req_len, out_ptr, out_cap) -> i32`
-/// (ABI in `envhub_sdk::host`). Bad pointers trap the caller; everything
-/// about the request or the program is answered in the JSON.
-fn host_run_code(
-    mut caller: Caller<'_, HostState>,
-    req_ptr: i32,
-    req_len: i32,
-    out_ptr: i32,
-    out_cap: i32,
-) -> wasmtime::Result<i32> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        wasmtime::bail!("run_code: the caller exports no memory");
-    };
-    let request = {
-        let data = memory.data(&caller);
-        let range = guest_range(req_ptr, req_len, data.len())?;
-        if range.len() > MAX_REQUEST_BYTES {
-            wasmtime::bail!("run_code: request of {} bytes is over {MAX_REQUEST_BYTES}", range.len());
-        }
-        data[range].to_vec()
-    };
-    let key: [u8; 32] = Sha256::digest(&request).into();
-    let Some(call) = caller.data_mut().code.as_mut() else {
-        wasmtime::bail!("run_code: capability `code:python` is not available to this module");
-    };
-    let answer = match call.pending.take() {
-        Some((k, answer)) if k == key => answer,
-        _ => {
-            let host = call.host.clone();
-            let fuel_left = caller.get_fuel().unwrap_or(0);
-            let result = serde_json::from_slice::<RunCode>(&request)
-                .map_err(|e| EnvError::bad_request(format!("run_code request: {e}")))
-                .and_then(|req| run(&host, &req, &key, fuel_left));
-            if let Ok(r) = &result {
-                caller.set_fuel(fuel_left.saturating_sub(r.fuel_used))?;
-            }
-            serde_json::to_vec(&Response::from(result))?
-        }
-    };
-    let n = i32::try_from(answer.len())
-        .map_err(|_| wasmtime::Error::msg(format!("run_code: answer of {} bytes is too large", answer.len())))?;
-    let range = guest_range(out_ptr, out_cap, memory.data_size(&caller))?;
-    if answer.len() <= range.len() {
-        memory.data_mut(&mut caller)[range.start..range.start + answer.len()].copy_from_slice(&answer);
-    } else if let Some(call) = caller.data_mut().code.as_mut() {
-        call.pending = Some((key, answer));
-    }
-    Ok(n)
 }
 
 /// A file path from a request, checked to stay inside the work directory.
@@ -483,12 +417,9 @@ fn relative_path(path: &str) -> Result<PathBuf, EnvError> {
     Ok(out)
 }
 
-fn write_files(dir: &Path, req: &RunCode) -> Result<(), EnvError> {
-    if req.files.len() > MAX_FILES {
-        return Err(EnvError::bad_request(format!("run_code: more than {MAX_FILES} files")));
-    }
+fn write_files(dir: &Path, files: &std::collections::BTreeMap<String, String>) -> Result<(), EnvError> {
     let io = |e: std::io::Error| EnvError::internal(format!("run_code: cannot write the work directory: {e}"));
-    for (name, content) in &req.files {
+    for (name, content) in files {
         let rel = relative_path(name)?;
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
@@ -502,17 +433,25 @@ fn write_files(dir: &Path, req: &RunCode) -> Result<(), EnvError> {
     Ok(())
 }
 
-/// The WASI context of a nested run (and of the init run, which must see the
-/// same directories in the same order, since the snapshot remembers them):
-/// arguments, stdin, captured output, the standard library read-only at
-/// [`STDLIB_GUEST_DIR`], `work` read-write at `/work`, fixed clocks and
-/// random bytes derived from `seed`.
+/// The host directories a nested instance sees, in the order they are
+/// preopened (the same for the init run, since the snapshot remembers them):
+/// the standard library at [`STDLIB_GUEST_DIR`] (read-only), `work` at
+/// `/work` (read-write), an environment's sources at [`ENV_GUEST_DIR`] and
+/// its data at [`DATA_GUEST_DIR`] (both read-only).
+struct Dirs<'a> {
+    lib: &'a Path,
+    work: &'a Path,
+    env: &'a Path,
+    data: &'a Path,
+}
+
+/// The WASI context of a nested run: arguments, stdin, captured output, the
+/// [`Dirs`], fixed clocks and random bytes derived from `seed`.
 fn nested_wasi(
     args: &[&str],
     stdin: Vec<u8>,
     (stdout, stderr): (MemoryOutputPipe, MemoryOutputPipe),
-    lib_dir: &Path,
-    work: &Path,
+    dirs: &Dirs<'_>,
     seed: &[u8; 32],
 ) -> Result<WasiP1Ctx, EnvError> {
     let rng = |label: &[u8]| SeededRandom::new(envhub_sdk::Rng::derive(0, &[b"run_code", label, seed]));
@@ -534,54 +473,79 @@ fn nested_wasi(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
-    builder.preopened_dir(lib_dir, STDLIB_GUEST_DIR, FsPerms::ReadOnly).map_err(|e| {
-        EnvError::internal(format!("run_code: cannot open the standard library {}: {e}", lib_dir.display()))
-    })?;
-    builder
-        .preopened_dir(work, "/work", FsPerms::ReadWrite)
-        .map_err(|e| EnvError::internal(format!("run_code: cannot open the work directory: {e}")))?;
+    let open = |b: &mut WasiCtxBuilder, host: &Path, guest: &str, perms: FsPerms| {
+        b.preopened_dir(host, guest, perms)
+            .map(|_| ())
+            .map_err(|e| EnvError::internal(format!("cannot open {} as {guest}: {e}", host.display())))
+    };
+    open(&mut builder, dirs.lib, STDLIB_GUEST_DIR, FsPerms::ReadOnly)?;
+    open(&mut builder, dirs.work, "/work", FsPerms::ReadWrite)?;
+    open(&mut builder, dirs.env, ENV_GUEST_DIR, FsPerms::ReadOnly)?;
+    open(&mut builder, dirs.data, DATA_GUEST_DIR, FsPerms::ReadOnly)?;
     Ok(builder.build_p1())
 }
 
-/// Runs one program. `seed` seeds its random stream; `fuel_left` caps its fuel.
-pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u64) -> Result<CodeResult, EnvError> {
-    if !matches!(req.language.as_str(), "python" | "python3") {
-        return Err(EnvError::bad_request(format!(
-            "run_code: language `{}` is not available; languages: python",
-            req.language
-        )));
-    }
-    let cfg = &host.limits;
-    let fuel = req.limits.fuel.unwrap_or(cfg.default_fuel).min(cfg.max_fuel).min(fuel_left);
-    let memory = req.limits.memory_bytes.unwrap_or(cfg.default_memory_bytes).min(cfg.max_memory_bytes);
-    let output = req.limits.output_bytes.unwrap_or(cfg.default_output_bytes).min(cfg.max_output_bytes);
+/// One program to run on the runtime.
+pub(crate) struct Program<'a> {
+    /// The source, run as `python -S -c` would.
+    pub code: &'a str,
+    /// Its stdin.
+    pub stdin: Vec<u8>,
+    /// Files written to `/work` before it runs.
+    pub files: &'a std::collections::BTreeMap<String, String>,
+    /// The setup it starts from, if any.
+    pub setup: Option<Arc<Setup>>,
+    /// `/env` and `/data` (empty when `None`).
+    pub env: Option<&'a Path>,
+    /// See `env`.
+    pub data: Option<&'a Path>,
+    /// Instructions it may execute.
+    pub fuel: u64,
+    /// Bytes of memory it may hold.
+    pub memory: u64,
+    /// Bytes of stdout and of stderr kept; more is [`LimitHit::Output`].
+    pub stdout_bytes: u64,
+    /// See `stdout_bytes`.
+    pub stderr_bytes: u64,
+    /// The wall-clock backstop.
+    pub deadline_ms: u64,
+    /// Seeds its random bytes.
+    pub seed: [u8; 32],
+}
 
-    let setup = req.setup.as_deref().map(|source| host.setup(source)).transpose()?;
+/// What running a [`Program`] gave, output as bytes.
+pub(crate) struct Ran {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: Option<i32>,
+    pub fuel_used: u64,
+    pub limit: LimitHit,
+    pub trap: Option<String>,
+}
+
+/// Runs `p` in a fresh instance of the snapshot.
+pub(crate) fn run_program(host: &CodeHost, p: &Program<'_>) -> Result<Ran, EnvError> {
+    if p.files.len() > MAX_FILES {
+        return Err(EnvError::bad_request(format!("run_code: more than {MAX_FILES} files")));
+    }
     let work = tempfile::Builder::new()
         .prefix("envhub-code-")
         .tempdir()
         .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?;
-    write_files(work.path(), req)?;
-
-    let cap = usize::try_from(output.saturating_add(1)).unwrap_or(usize::MAX);
-    let (stdout, stderr) = (MemoryOutputPipe::new(cap), MemoryOutputPipe::new(cap));
-    let wasi = nested_wasi(
-        &["python", req.code.as_str()],
-        req.stdin.clone().into_bytes(),
-        (stdout.clone(), stderr.clone()),
-        &host.lib_dir,
-        work.path(),
-        seed,
-    )?;
-    let mut store = host.store(wasi, memory, fuel)?;
+    write_files(work.path(), p.files)?;
+    let cap = |n: u64| usize::try_from(n.saturating_add(1)).unwrap_or(usize::MAX);
+    let (stdout, stderr) = (MemoryOutputPipe::new(cap(p.stdout_bytes)), MemoryOutputPipe::new(cap(p.stderr_bytes)));
+    let dirs = host.dirs(work.path(), p.env, p.data);
+    let wasi = nested_wasi(&["python", p.code], p.stdin.clone(), (stdout.clone(), stderr.clone()), &dirs, &p.seed)?;
+    let mut store = host.store(wasi, p.memory, p.fuel, p.deadline_ms)?;
     let outcome = host.pre.instantiate(&mut store).and_then(|instance| {
-        if let Some(setup) = &setup {
+        if let Some(setup) = &p.setup {
             apply_setup(&mut store, &instance, setup)?;
         }
         let run = instance.get_typed_func::<(), i32>(&mut store, "envhub_run")?;
         run.call(&mut store, ())
     });
-    let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+    let fuel_used = p.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let memory_hit = store.data().limiter.memory_hit;
     drop(store);
     drop(work);
@@ -606,15 +570,55 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
             }
         }
     }
-    let (out, err) = (stdout.contents(), stderr.contents());
-    let limit_bytes = usize::try_from(output).unwrap_or(usize::MAX);
-    if limit == LimitHit::None && (out.len() > limit_bytes || err.len() > limit_bytes) {
+    let (mut out, mut err) = (stdout.contents().to_vec(), stderr.contents().to_vec());
+    let over = |b: &[u8], n: u64| b.len() as u64 > n;
+    if limit == LimitHit::None && (over(&out, p.stdout_bytes) || over(&err, p.stderr_bytes)) {
         limit = LimitHit::Output;
     } else if limit == LimitHit::None && memory_hit {
         limit = LimitHit::Memory;
     }
-    let text = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(limit_bytes)]).into_owned();
-    Ok(CodeResult { stdout: text(&out), stderr: text(&err), exit_code, fuel_used, limit, trap })
+    out.truncate(usize::try_from(p.stdout_bytes).unwrap_or(usize::MAX));
+    err.truncate(usize::try_from(p.stderr_bytes).unwrap_or(usize::MAX));
+    Ok(Ran { stdout: out, stderr: err, exit_code, fuel_used, limit, trap })
+}
+
+/// Runs one `run_code` request. `seed` seeds its random stream; `fuel_left` caps its fuel.
+pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u64) -> Result<CodeResult, EnvError> {
+    if !matches!(req.language.as_str(), "python" | "python3") {
+        return Err(EnvError::bad_request(format!(
+            "run_code: language `{}` is not available; languages: python",
+            req.language
+        )));
+    }
+    let cfg = &host.limits;
+    let fuel = req.limits.fuel.unwrap_or(cfg.default_fuel).min(cfg.max_fuel).min(fuel_left);
+    let memory = req.limits.memory_bytes.unwrap_or(cfg.default_memory_bytes).min(cfg.max_memory_bytes);
+    let output = req.limits.output_bytes.unwrap_or(cfg.default_output_bytes).min(cfg.max_output_bytes);
+    let setup = req.setup.as_deref().map(|source| host.setup(source, None, None)).transpose()?;
+    let program = Program {
+        code: &req.code,
+        stdin: req.stdin.clone().into_bytes(),
+        files: &req.files,
+        setup,
+        env: None,
+        data: None,
+        fuel,
+        memory,
+        stdout_bytes: output,
+        stderr_bytes: output,
+        deadline_ms: cfg.deadline_ms,
+        seed: *seed,
+    };
+    let ran = run_program(host, &program)?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Ok(CodeResult {
+        stdout: text(&ran.stdout),
+        stderr: text(&ran.stderr),
+        exit_code: ran.exit_code,
+        fuel_used: ran.fuel_used,
+        limit: ran.limit,
+        trap: ran.trap,
+    })
 }
 
 #[cfg(test)]
