@@ -86,41 +86,53 @@ pub fn run(args: Args) -> Result<PathBuf> {
     let manifest_text =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let manifest = Manifest::parse(&manifest_text).with_context(|| format!("in {}", manifest_path.display()))?;
+    if manifest.is_python() {
+        return crate::build_python::run(&dir, &manifest, args.out);
+    }
     let meta = envhub_client::resolve::cargo_metadata(&dir)?;
     let workspace_root = PathBuf::from(meta["workspace_root"].as_str().unwrap_or("."));
     let target_dir = PathBuf::from(meta["target_directory"].as_str().unwrap_or("target"));
 
     let wasm_path = compile(&dir, &workspace_root)?;
     let module = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
-    let readme_path = dir.join("README.md");
-    let readme = if readme_path.is_file() {
-        Some(std::fs::read_to_string(&readme_path).with_context(|| format!("reading {}", readme_path.display()))?)
-    } else {
-        None
-    };
+    let readme = read_readme(&dir)?;
     let data_dir = dir.join("data");
     let archive = pack(&manifest_text, &module, readme.as_deref(), data_dir.is_dir().then_some(data_dir.as_path()))?;
     let package = Package::from_bytes(&archive)?;
-
-    // The module must describe itself as the manifest does.
-    let sandbox = crate::home::sandbox()?;
-    let loaded = sandbox.load_package(&package, &envhub_client::home::data_dir())?;
-    let info = loaded.info().context("the built module failed its `info` call")?;
-    let (name, version) = (manifest.package.name.to_string(), manifest.package.version.to_string());
-    if info.name != name || info.version != version {
-        bail!(
-            "the module calls itself {}@{} but envhub.toml says {name}@{version}; make them agree",
-            info.name,
-            info.version
-        );
-    }
 
     let out = match args.out {
         Some(out) if out.is_dir() => out.join(envhub_client::resolve::package_file_name(&manifest)),
         Some(out) => out,
         None => target_dir.join("envhub").join(envhub_client::resolve::package_file_name(&manifest)),
     };
-    envhub_sandbox::fs::write_atomic(&out, &archive).with_context(|| format!("writing {}", out.display()))?;
+    check_and_write(&manifest, &archive, &package, &out)?;
+    Ok(out)
+}
+
+/// The README card of the environment in `dir`, if it has one.
+pub fn read_readme(dir: &Path) -> Result<Option<String>> {
+    let path = dir.join("README.md");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?))
+}
+
+/// Loads the built package in the sandbox, checks that it describes itself as
+/// the manifest does, and writes it to `out`.
+pub fn check_and_write(manifest: &Manifest, archive: &[u8], package: &Package, out: &Path) -> Result<()> {
+    let sandbox = crate::home::sandbox()?;
+    let loaded = sandbox.load_package(package, &envhub_client::home::data_dir())?;
+    let info = loaded.info().context("the built environment failed its `info` call")?;
+    let (name, version) = (manifest.package.name.to_string(), manifest.package.version.to_string());
+    if info.name != name || info.version != version {
+        bail!(
+            "the environment calls itself {}@{} but envhub.toml says {name}@{version}; make them agree",
+            info.name,
+            info.version
+        );
+    }
+    envhub_sandbox::fs::write_atomic(out, archive).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "built {name}@{version} -> {} ({} bytes, {} data files, {})",
         out.display(),
@@ -128,5 +140,5 @@ pub fn run(args: Args) -> Result<PathBuf> {
         package.data.len(),
         package.digest_string()
     );
-    Ok(out)
+    Ok(())
 }

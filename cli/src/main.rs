@@ -1,6 +1,7 @@
 //! `envhub`: build, test, score and play RL environments.
 
 mod build;
+mod build_python;
 mod eval;
 mod home;
 mod hub;

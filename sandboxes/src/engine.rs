@@ -259,6 +259,9 @@ impl Sandbox {
     /// capabilities, with its data files unpacked under `data_root/<digest>`
     /// as the guest's `/data`.
     pub fn load_package(&self, package: &Package, data_root: &Path) -> Result<EnvModule, SandboxError> {
+        if package.manifest.is_python() {
+            return self.load_python_package(package, data_root);
+        }
         let data_dir = if package.data.is_empty() {
             None
         } else {
@@ -272,6 +275,41 @@ impl Sandbox {
             data_dir,
         };
         self.load(&package.module, options)
+    }
+
+    /// A Python package: its sources unpacked under `data_root/<digest>.env`
+    /// (the guest's `/env`) and imported once into a setup of the runtime.
+    fn load_python_package(&self, package: &Package, data_root: &Path) -> Result<EnvModule, SandboxError> {
+        let p = &package.manifest.package;
+        let pinned = p.runtime_sha256.as_deref() == Some(crate::PYTHON_WASM_SHA256);
+        if !pinned && !self.shared.config.code.unpinned_allowed() {
+            return Err(SandboxError::InvalidModule(format!(
+                "{} was built for Python runtime sha256 {}, but this host runs {} ({}); rebuild it with this envhub",
+                p.name,
+                p.runtime_sha256.as_deref().unwrap_or("(none)"),
+                crate::package::PYTHON_RUNTIME,
+                crate::PYTHON_WASM_SHA256
+            )));
+        }
+        let digest = hex::encode(package.digest);
+        let env_dir = data_root.join(format!("{digest}.env"));
+        crate::package::unpack_python(package, &env_dir)?;
+        let data_dir = if package.data.is_empty() {
+            None
+        } else {
+            let dir = data_root.join(&digest);
+            unpack_data(package, &dir)?;
+            Some(dir)
+        };
+        let sources = crate::module::sources_digest(&package.python);
+        let guest = crate::module::PythonGuest::load(self.code_host()?, env_dir, data_dir.clone(), &sources)?;
+        let options = LoadOptions {
+            limits: package.manifest.limits,
+            capabilities: package.manifest.package.capabilities.clone(),
+            data_dir,
+        };
+        options.limits.check(&self.shared.config.maxima).map_err(SandboxError::InvalidLimits)?;
+        Ok(EnvModule::python(guest, sources, options))
     }
 
     fn compiled(&self, wasm: &[u8], digest: &[u8; 32]) -> Result<Module, SandboxError> {

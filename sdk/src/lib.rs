@@ -37,6 +37,7 @@ pub mod error;
 pub mod guest;
 pub mod host;
 pub mod protocol;
+pub mod python_sdk;
 pub mod reward;
 pub mod rng;
 pub mod single_turn;

@@ -143,9 +143,21 @@ pub fn crate_manifest(dir: &Path) -> Result<Manifest, ClientError> {
     Manifest::parse(&text).map_err(|e| ClientError::Package { context: format!("in {}", path.display()), source: e })
 }
 
-/// Where `envhub build` puts the package of the crate in `dir`.
+/// Where `envhub build` puts the package of the crate in `dir`: the cargo
+/// target directory's `envhub/`. A Python environment (no Cargo.toml) uses
+/// the target directory of the cargo workspace it sits in, else its own
+/// `target/`.
 pub fn package_path(dir: &Path) -> Result<PathBuf, ClientError> {
     let manifest = crate_manifest(dir)?;
+    if !dir.join("Cargo.toml").is_file() {
+        let workspace = dir.ancestors().skip(1).find(|a| a.join("Cargo.toml").is_file());
+        let target = match workspace {
+            Some(ws) => cargo_metadata(ws)?["target_directory"].as_str().map(PathBuf::from),
+            None => None,
+        };
+        let target = target.unwrap_or_else(|| dir.join("target"));
+        return Ok(target.join("envhub").join(package_file_name(&manifest)));
+    }
     let meta = cargo_metadata(dir)?;
     let target = meta["target_directory"]
         .as_str()

@@ -2,6 +2,7 @@
 //! when its manifest declares them, and the WASI linker every module gets.
 
 mod run_code;
+pub(crate) mod verify;
 
 use wasmtime::{Engine, Linker, Module};
 
@@ -14,8 +15,10 @@ pub const CAPABILITY_MODULE: &str = "envhub";
 /// Each capability-providing import and the capability that grants it.
 const CAPABILITY_IMPORTS: &[(&str, &str)] = &[("run_code", "code:python")];
 
-/// Every capability a manifest may declare.
-pub const KNOWN_CAPABILITIES: &[&str] = &["code:python"];
+/// Every capability a manifest may declare: `code:python` (the `run_code`
+/// import), `verify:math` and `verify:tools` (envhub's verifiers, for Python
+/// environments).
+pub const KNOWN_CAPABILITIES: &[&str] = &["code:python", "verify:math", "verify:tools"];
 
 /// The capability that grants import `name` of module `envhub`, if any.
 pub fn capability_of(name: &str) -> Option<&'static str> {
@@ -24,7 +27,7 @@ pub fn capability_of(name: &str) -> Option<&'static str> {
 
 /// Capabilities this host implements.
 pub fn provided() -> &'static [&'static str] {
-    &["code:python"]
+    KNOWN_CAPABILITIES
 }
 
 /// Builds the linker shared by every module: WASI preview 1 (see

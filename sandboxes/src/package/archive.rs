@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use sha2::{Digest, Sha256};
 
-use super::{DATA_DIR, MANIFEST_FILE, MODULE_FILE, Manifest, PackageError, README_FILE};
+use super::{DATA_DIR, MANIFEST_FILE, MODULE_FILE, Manifest, PYTHON_DIR, PackageError, README_FILE};
 
 /// Most bytes a package may unpack to.
 pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
@@ -20,8 +20,10 @@ pub struct Package {
     pub manifest: Manifest,
     /// The manifest as written by the author.
     pub manifest_text: String,
-    /// The WebAssembly module.
+    /// The WebAssembly module (empty for a Python package).
     pub module: Vec<u8>,
+    /// A Python package's sources, by path relative to `python/`.
+    pub python: BTreeMap<String, Vec<u8>>,
     /// The README card, if any.
     pub readme: Option<String>,
     /// Data files by path relative to `data/`.
@@ -48,27 +50,45 @@ impl Package {
         let manifest_text =
             String::from_utf8(manifest_bytes).map_err(|_| PackageError::Manifest("the file is not UTF-8".into()))?;
         let manifest = Manifest::parse(&manifest_text)?;
-        let module = files
-            .remove(MODULE_FILE)
-            .ok_or_else(|| PackageError::Archive(format!("no `{MODULE_FILE}` in the archive")))?;
+        let module = match (files.remove(MODULE_FILE), manifest.is_python()) {
+            (Some(m), false) => m,
+            (None, true) => Vec::new(),
+            (None, false) => return Err(PackageError::Archive(format!("no `{MODULE_FILE}` in the archive"))),
+            (Some(_), true) => {
+                return Err(PackageError::Archive(format!(
+                    "a Python package (package.runtime) holds {PYTHON_DIR}/ sources, not `{MODULE_FILE}`"
+                )));
+            }
+        };
         let readme = files
             .remove(README_FILE)
             .map(|b| String::from_utf8(b).map_err(|_| PackageError::Archive(format!("{README_FILE} is not UTF-8"))))
             .transpose()?;
         let mut data = BTreeMap::new();
+        let mut python = BTreeMap::new();
         for (path, bytes) in files {
-            match path.strip_prefix("data/") {
-                Some(rel) if !rel.is_empty() => {
-                    data.insert(rel.to_owned(), bytes);
-                }
-                _ => {
-                    return Err(PackageError::Archive(format!(
-                        "unexpected file `{path}`: a package holds {MANIFEST_FILE}, {MODULE_FILE}, {README_FILE} and {DATA_DIR}/ only"
-                    )));
-                }
+            if let Some(rel) = path.strip_prefix("data/").filter(|r| !r.is_empty()) {
+                data.insert(rel.to_owned(), bytes);
+            } else if let Some(rel) = path.strip_prefix("python/").filter(|r| !r.is_empty() && manifest.is_python()) {
+                python.insert(rel.to_owned(), bytes);
+            } else {
+                return Err(PackageError::Archive(format!(
+                    "unexpected file `{path}`: a package holds {MANIFEST_FILE}, {MODULE_FILE} (or {PYTHON_DIR}/ sources), {README_FILE} and {DATA_DIR}/ only"
+                )));
             }
         }
-        Ok(Package { manifest, manifest_text, module, readme, data, digest, size: archive.len() as u64 })
+        if manifest.is_python() {
+            if manifest.package.runtime.as_deref() != Some(super::PYTHON_RUNTIME) {
+                return Err(PackageError::Manifest(format!(
+                    "package.runtime must be \"{}\" in a built package (`envhub build` writes it)",
+                    super::PYTHON_RUNTIME
+                )));
+            }
+            if !python.contains_key("env.py") {
+                return Err(PackageError::Archive(format!("a Python package needs `{PYTHON_DIR}/env.py`")));
+            }
+        }
+        Ok(Package { manifest, manifest_text, module, python, readme, data, digest, size: archive.len() as u64 })
     }
 
     /// Reads and checks a package file.
@@ -163,8 +183,36 @@ pub fn pack(
 ) -> Result<Vec<u8>, PackageError> {
     Manifest::parse(manifest_text)?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    files.insert(MANIFEST_FILE.into(), manifest_text.as_bytes().to_vec());
     files.insert(MODULE_FILE.into(), module.to_vec());
+    write_archive(manifest_text, files, readme, data_dir)
+}
+
+/// Builds a Python package archive (see [`pack`]): `sources` by path
+/// relative to `python/`, which must hold `env.py`.
+pub fn pack_python(
+    manifest_text: &str,
+    sources: &BTreeMap<String, Vec<u8>>,
+    readme: Option<&str>,
+    data_dir: Option<&Path>,
+) -> Result<Vec<u8>, PackageError> {
+    if !Manifest::parse(manifest_text)?.is_python() {
+        return Err(PackageError::Manifest("a Python package's manifest names package.runtime".into()));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (rel, bytes) in sources {
+        let rel = safe_relative_path(Path::new(rel))?;
+        files.insert(format!("{PYTHON_DIR}/{rel}"), bytes.clone());
+    }
+    write_archive(manifest_text, files, readme, data_dir)
+}
+
+fn write_archive(
+    manifest_text: &str,
+    mut files: BTreeMap<String, Vec<u8>>,
+    readme: Option<&str>,
+    data_dir: Option<&Path>,
+) -> Result<Vec<u8>, PackageError> {
+    files.insert(MANIFEST_FILE.into(), manifest_text.as_bytes().to_vec());
     if let Some(readme) = readme {
         files.insert(README_FILE.into(), readme.as_bytes().to_vec());
     }
@@ -194,13 +242,23 @@ pub fn pack(
 /// The directory is filled under a temporary name and renamed into place, so
 /// a reader never sees it half-written.
 pub fn unpack_data(package: &Package, dir: &Path) -> Result<(), PackageError> {
+    unpack_files(&package.data, dir)
+}
+
+/// Writes a Python package's sources under `dir`, for the guest's `/env`
+/// (as [`unpack_data`] does).
+pub fn unpack_python(package: &Package, dir: &Path) -> Result<(), PackageError> {
+    unpack_files(&package.python, dir)
+}
+
+fn unpack_files(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), PackageError> {
     if dir.is_dir() {
         return Ok(());
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
     let tmp = tempfile_dir(parent)?;
-    for (rel, bytes) in &package.data {
+    for (rel, bytes) in files {
         let path = tmp.join(rel);
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p).map_err(|e| PackageError::io(p, e))?;

@@ -88,7 +88,19 @@ pub struct PackageInfo {
     /// Host capabilities the module imports (e.g. `code:python`).
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// The language runtime of a source package: `python` as an author writes
+    /// it, [`PYTHON_RUNTIME`] in a built package. Absent for a WebAssembly module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The sha256 of the runtime build a built source package runs on (its
+    /// rewards are reproducible on that build only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_sha256: Option<String>,
 }
+
+/// The runtime Python packages run on: CPython 3.11 for WASI, pinned by
+/// [`crate::PYTHON_WASM_SHA256`].
+pub const PYTHON_RUNTIME: &str = "python3.11";
 
 fn default_protocol() -> u32 {
     envhub_sdk::PROTOCOL_VERSION
@@ -103,6 +115,28 @@ pub struct Manifest {
     /// Per-call limits (defaults where absent).
     #[serde(default)]
     pub limits: Limits,
+    /// What a Python package vendors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonSection>,
+}
+
+/// The `[python]` table of a Python package.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonSection {
+    /// Pure-Python wheels (`py3-none-any`) vendored into the package.
+    #[serde(default)]
+    pub wheels: Vec<Wheel>,
+}
+
+/// A vendored wheel, pinned by its sha256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wheel {
+    /// The wheel file, relative to the environment's directory.
+    pub path: String,
+    /// Its sha256 (64 hex digits).
+    pub sha256: String,
 }
 
 impl Manifest {
@@ -137,7 +171,46 @@ impl Manifest {
                 )));
             }
         }
+        match p.runtime.as_deref() {
+            None if p.runtime_sha256.is_some() => {
+                return Err(PackageError::Manifest("package.runtime_sha256 needs package.runtime".into()));
+            }
+            None | Some("python") | Some(PYTHON_RUNTIME) => {}
+            Some(other) => {
+                return Err(PackageError::Manifest(format!(
+                    "package.runtime = \"{other}\" is not a runtime this host has; runtimes: python ({PYTHON_RUNTIME})"
+                )));
+            }
+        }
+        if let Some(sha) = &p.runtime_sha256
+            && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(PackageError::Manifest("package.runtime_sha256 must be 64 hex digits".into()));
+        }
+        if let Some(py) = &self.python {
+            if p.runtime.is_none() {
+                return Err(PackageError::Manifest("[python] needs package.runtime = \"python\"".into()));
+            }
+            for w in &py.wheels {
+                let file = w.path.rsplit('/').next().unwrap_or_default();
+                let pure = file.ends_with("-none-any.whl") && file.split('-').rev().nth(2).is_some_and(|t| t.contains("py3"));
+                if !pure {
+                    return Err(PackageError::Manifest(format!(
+                        "python.wheels: `{}` is not a pure-Python wheel (py3-none-any): the sandbox runs no native extensions",
+                        w.path
+                    )));
+                }
+                if !(w.sha256.len() == 64 && w.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+                    return Err(PackageError::Manifest(format!("python.wheels: `{}` needs a sha256 of 64 hex digits", w.path)));
+                }
+            }
+        }
         self.limits.check(&crate::HostMaxima::default()).map_err(PackageError::Manifest)
+    }
+
+    /// Whether this is a Python source package (rather than a module).
+    pub fn is_python(&self) -> bool {
+        self.package.runtime.is_some()
     }
 
     /// The manifest as TOML text.

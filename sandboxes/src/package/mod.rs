@@ -4,8 +4,8 @@
 mod archive;
 mod manifest;
 
-pub use archive::{Package, pack, unpack_data};
-pub use manifest::{Manifest, PackageInfo, PackageName};
+pub use archive::{Package, pack, pack_python, unpack_data, unpack_python};
+pub use manifest::{Manifest, PYTHON_RUNTIME, PackageInfo, PackageName, PythonSection, Wheel};
 
 /// Why a package or manifest was refused.
 #[derive(Debug, thiserror::Error)]
@@ -40,3 +40,6 @@ pub const MODULE_FILE: &str = "module.wasm";
 pub const README_FILE: &str = "README.md";
 /// The archive's folder of data files, shown to the guest as `/data`.
 pub const DATA_DIR: &str = "data";
+/// The archive's folder of a Python package's sources, shown to the guest as
+/// `/env`; `python/env.py` defines the environment.
+pub const PYTHON_DIR: &str = "python";

@@ -146,7 +146,7 @@ impl CodeConfig {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/python")
     }
 
-    fn unpinned_allowed(&self) -> bool {
+    pub(crate) fn unpinned_allowed(&self) -> bool {
         self.allow_unpinned || std::env::var_os("ENVHUB_PYTHON_UNPINNED").is_some_and(|v| v == "1")
     }
 }

@@ -1,4 +1,9 @@
-//! A loaded environment module and its calls.
+//! A loaded environment and its calls: a WebAssembly module, or a Python
+//! environment on the pinned runtime ([`python`]).
+
+mod python;
+
+pub(crate) use python::{PythonGuest, sources_digest};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,15 +49,21 @@ pub struct CallOutput {
 /// in a fresh instance.
 #[derive(Clone)]
 pub struct EnvModule {
-    engine: Engine,
-    epoch_tick: std::time::Duration,
-    pre: InstancePre<HostState>,
+    guest: Guest,
     digest: [u8; 32],
     options: Arc<LoadOptions>,
-    code: Option<Arc<CodeHost>>,
 }
 
-fn tail(bytes: &[u8], n: usize) -> String {
+/// What answers the calls.
+#[derive(Clone)]
+enum Guest {
+    /// A WASI command module.
+    Wasm { engine: Engine, epoch_tick: std::time::Duration, pre: InstancePre<HostState>, code: Option<Arc<CodeHost>> },
+    /// A Python environment.
+    Python(Arc<PythonGuest>),
+}
+
+pub(crate) fn tail(bytes: &[u8], n: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim_end();
     let start = text.len().saturating_sub(n);
@@ -95,10 +106,15 @@ impl EnvModule {
             SandboxError::InvalidModule(format!("cannot link: {e:#}"))
         })?;
         let engine = module.engine().clone();
-        Ok(EnvModule { engine, epoch_tick, pre, digest, options: Arc::new(options), code })
+        Ok(EnvModule { guest: Guest::Wasm { engine, epoch_tick, pre, code }, digest, options: Arc::new(options) })
     }
 
-    /// The sha256 of the module's bytes.
+    /// A Python environment; `digest` identifies its sources.
+    pub(crate) fn python(guest: PythonGuest, digest: [u8; 32], options: LoadOptions) -> EnvModule {
+        EnvModule { guest: Guest::Python(Arc::new(guest)), digest, options: Arc::new(options) }
+    }
+
+    /// The sha256 of the module's bytes (of a Python environment's sources).
     pub fn digest(&self) -> [u8; 32] {
         self.digest
     }
@@ -111,18 +127,22 @@ impl EnvModule {
     /// Runs the module once on `request` (the bytes written to its stdin) and
     /// returns its output, after checking the limits. The output is not parsed.
     pub fn call_raw(&self, request: &[u8]) -> Result<CallOutput, SandboxError> {
+        let (engine, epoch_tick, pre, code) = match &self.guest {
+            Guest::Wasm { engine, epoch_tick, pre, code } => (engine, *epoch_tick, pre, code),
+            Guest::Python(guest) => return guest.call(request, &self.options),
+        };
         let limits = self.options.limits;
         let (ctx, stdio) =
             wasi::context(request, limits.stdout_bytes, limits.stderr_bytes, self.options.data_dir.as_deref())?;
         let limiter = Limiter::new(limits.memory_bytes, limits.table_elements);
-        let code = self.code.clone().map(CodeCall::new);
-        let mut store = Store::new(&self.engine, HostState { wasi: ctx, limiter, code });
+        let code = code.clone().map(CodeCall::new);
+        let mut store = Store::new(engine, HostState { wasi: ctx, limiter, code });
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(|e| SandboxError::Host(format!("cannot set fuel: {e}")))?;
-        let tick_ms = self.epoch_tick.as_millis().max(1) as u64;
+        let tick_ms = epoch_tick.as_millis().max(1) as u64;
         store.set_epoch_deadline(limits.deadline_ms.div_ceil(tick_ms).max(1));
 
-        let run = self.pre.instantiate(&mut store).and_then(|instance| {
+        let run = pre.instantiate(&mut store).and_then(|instance| {
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())
         });
