@@ -1,6 +1,7 @@
 //! The [`Sandbox`]: one wasmtime engine configured for deterministic,
 //! limited execution, its epoch ticker, and the compiled-module caches.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -99,6 +100,10 @@ impl Drop for Ticker {
     }
 }
 
+/// Bytes of written memory a pooling slot keeps resident between instances
+/// when the kernel scans for written pages.
+const KEEP_RESIDENT_SCANNED: usize = 16 << 20;
+
 fn engine_config(config: &SandboxConfig, pooling: bool) -> Config {
     let mut c = Config::new();
     c.consume_fuel(true)
@@ -109,13 +114,24 @@ fn engine_config(config: &SandboxConfig, pooling: bool) -> Config {
         .parallel_compilation(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
+        // Where the kernel can tell which pages an instance wrote (Linux
+        // 6.7+), a slot's next instance finds them resident, reset to the
+        // module's image: no page faults where the last call wrote, and a
+        // Python call writes megabytes. Elsewhere keeping memory resident
+        // means resetting all of it on every call, so little is kept.
+        let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(wasmtime::Enabled::Yes);
+            KEEP_RESIDENT_SCANNED
+        } else {
+            64 << 10
+        };
         let n = config.max_concurrent_calls.max(1);
         pool.total_core_instances(n)
             .total_memories(n)
             .total_tables(n)
             .max_memory_size(usize::try_from(config.maxima.memory_bytes).unwrap_or(usize::MAX))
             .table_elements(usize::try_from(config.maxima.table_elements).unwrap_or(usize::MAX))
-            .linear_memory_keep_resident(64 << 10)
+            .linear_memory_keep_resident(keep_resident)
             .table_keep_resident(16 << 10);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
@@ -188,7 +204,7 @@ impl Sandbox {
             return Ok(host.clone());
         }
         let runtime = crate::runtime::python::read_runtime(&self.shared.config.code)?;
-        let module = self.python_snapshot(&runtime)?;
+        let (module, snapshot) = self.python_snapshot(&runtime)?;
         let pre = self
             .shared
             .linker
@@ -196,6 +212,8 @@ impl Sandbox {
             .map_err(|e| SandboxError::Host(format!("cannot link the python runtime: {e:#}")))?;
         let host = Arc::new(CodeHost {
             pre,
+            snapshot,
+            snapshot_key: runtime.snapshot_key,
             lib_dir: runtime.lib_dir().to_path_buf(),
             limits: self.shared.config.code.limits,
             epoch_tick: self.shared.epoch_tick,
@@ -209,10 +227,10 @@ impl Sandbox {
         Ok(host)
     }
 
-    /// The compiled snapshot of `runtime`: from the cache directory when it
-    /// holds one for the same inputs (and it compiles), otherwise made now
-    /// and stored there.
-    fn python_snapshot(&self, runtime: &crate::runtime::python::Runtime) -> Result<Module, SandboxError> {
+    /// The snapshot of `runtime`, compiled and as wasm: from the cache
+    /// directory when it holds one for the same inputs (and it compiles),
+    /// otherwise made now and stored there.
+    fn python_snapshot(&self, runtime: &crate::runtime::python::Runtime) -> Result<(Module, Vec<u8>), SandboxError> {
         let cached = self
             .shared
             .config
@@ -224,7 +242,7 @@ impl Sandbox {
         {
             let digest: [u8; 32] = Sha256::digest(&wasm).into();
             if let Ok(module) = self.compiled(&wasm, &digest) {
-                return Ok(module);
+                return Ok((module, wasm));
             }
         }
         let wasm = crate::runtime::python::make_snapshot(runtime)?;
@@ -232,7 +250,7 @@ impl Sandbox {
             write_cache_file(path, &wasm);
         }
         let digest: [u8; 32] = Sha256::digest(&wasm).into();
-        self.compiled(&wasm, &digest)
+        Ok((self.compiled(&wasm, &digest)?, wasm))
     }
 
     /// Runs one program in a fresh nested sandbox, as the `run_code`
@@ -278,7 +296,8 @@ impl Sandbox {
     }
 
     /// A Python package: its sources unpacked under `data_root/<digest>.env`
-    /// (the guest's `/env`) and imported once into a setup of the runtime.
+    /// (the guest's `/env`), imported once into an image of the runtime,
+    /// which is compiled and cached like any module.
     fn load_python_package(&self, package: &Package, data_root: &Path) -> Result<EnvModule, SandboxError> {
         let p = &package.manifest.package;
         let pinned = p.runtime_sha256.as_deref() == Some(crate::PYTHON_WASM_SHA256);
@@ -302,7 +321,19 @@ impl Sandbox {
             Some(dir)
         };
         let sources = crate::module::sources_digest(&package.python);
-        let guest = crate::module::PythonGuest::load(self.code_host()?, env_dir, data_dir.clone(), &sources)?;
+        let host = self.code_host()?;
+        let source = crate::module::import_source(&sources);
+        let key = host.image_key(&source, &package.digest);
+        let module = self.compiled_with(&key, || {
+            let image = host.image(&source, Some(&env_dir), data_dir.as_deref());
+            image.map(Cow::Owned).map_err(crate::module::import_failed)
+        })?;
+        let image = self
+            .shared
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| SandboxError::Host(format!("cannot link the image of {}: {e:#}", p.name)))?;
+        let guest = crate::module::PythonGuest::new(host, image, env_dir, data_dir.clone());
         let options = LoadOptions {
             limits: package.manifest.limits,
             capabilities: package.manifest.package.capabilities.clone(),
@@ -312,16 +343,27 @@ impl Sandbox {
         Ok(EnvModule::python(guest, sources, options))
     }
 
+    /// `wasm` (whose sha256 is `digest`), compiled or from the caches.
     fn compiled(&self, wasm: &[u8], digest: &[u8; 32]) -> Result<Module, SandboxError> {
-        if let Some(m) = self.shared.modules.lock().ok().and_then(|m| m.get(digest).cloned()) {
+        self.compiled_with(digest, || Ok(Cow::Borrowed(wasm)))
+    }
+
+    /// The module `key` names (a digest of the module or of everything it
+    /// is made from), from the caches, or `make` compiled and kept there.
+    fn compiled_with<'a>(
+        &self,
+        key: &[u8; 32],
+        make: impl FnOnce() -> Result<Cow<'a, [u8]>, SandboxError>,
+    ) -> Result<Module, SandboxError> {
+        if let Some(m) = self.shared.modules.lock().ok().and_then(|m| m.get(key).cloned()) {
             return Ok(m);
         }
         let module = match &self.shared.config.cache_dir {
-            Some(dir) => self.compiled_on_disk(dir, wasm, digest)?,
-            None => self.compile(wasm)?,
+            Some(dir) => self.compiled_on_disk(dir, key, make)?,
+            None => self.compile(&make()?)?,
         };
         if let Ok(mut modules) = self.shared.modules.lock() {
-            modules.insert(*digest, module.clone());
+            modules.insert(*key, module.clone());
         }
         Ok(module)
     }
@@ -330,8 +372,13 @@ impl Sandbox {
         Module::new(&self.shared.engine, wasm).map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))
     }
 
-    fn compiled_on_disk(&self, dir: &Path, wasm: &[u8], digest: &[u8; 32]) -> Result<Module, SandboxError> {
-        let path = dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.shared.engine_key));
+    fn compiled_on_disk<'a>(
+        &self,
+        dir: &Path,
+        key: &[u8; 32],
+        make: impl FnOnce() -> Result<Cow<'a, [u8]>, SandboxError>,
+    ) -> Result<Module, SandboxError> {
+        let path = dir.join(format!("{}-{}.cwasm", hex::encode(key), self.shared.engine_key));
         if path.is_file() {
             // SAFETY: only files this code wrote are read: the name binds the
             // module digest and the engine's compatibility hash, and files are
@@ -340,7 +387,7 @@ impl Sandbox {
                 return Ok(m);
             }
         }
-        let module = self.compile(wasm)?;
+        let module = self.compile(&make()?)?;
         if let Ok(bytes) = module.serialize() {
             write_cache_file(&path, &bytes);
         }

@@ -10,8 +10,9 @@
 //! byte for byte; custom sections (names, debug info) are dropped, and so
 //! are the exports of the initialisation functions, so they cannot run twice.
 //! The snapshot keeps its globals exported (as [`GLOBAL_EXPORT`]`N`), so the
-//! host can carry later state from one instance to another (see
-//! `code.rs`'s setups).
+//! host can carry later state from one instance to another (the setups of
+//! `runtime::python`) or write it out as a snapshot again ([`resnapshot`]:
+//! a Python environment's import).
 //!
 //! What the init function did to the outside world (open files, the WASI
 //! environment) is not captured: instances of the snapshot must be given the
@@ -174,12 +175,23 @@ fn non_zero_ranges(memory: &[u8]) -> Vec<Range<usize>> {
     ranges
 }
 
+/// Active segments at memory 0 holding `memory`'s bytes in `ranges`.
+fn data_section(memory: &[u8], ranges: &[Range<usize>]) -> Result<DataSection, SandboxError> {
+    let mut data = DataSection::new();
+    for r in ranges {
+        let offset = i32::try_from(r.start).map_err(err)?;
+        data.active(0, &ConstExpr::i32_const(offset), memory[r.clone()].iter().copied());
+    }
+    Ok(data)
+}
+
 /// `wasm` with its memory, data and globals replaced by `state`, and the
 /// exports in `drop_exports` removed.
 fn rewrite(wasm: &[u8], shape: &Shape, state: &State, drop_exports: &[&str]) -> Result<Vec<u8>, SandboxError> {
     let ranges = non_zero_ranges(&state.memory);
     let pages = u64::try_from(state.memory.len().div_ceil(1 << 16)).map_err(err)?;
     let mut out = Encoded::new();
+    let mut data_written = false;
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(err)?;
         match &payload {
@@ -219,7 +231,8 @@ fn rewrite(wasm: &[u8], shape: &Shape, state: &State, drop_exports: &[&str]) -> 
                 let mut exports = ExportSection::new();
                 for e in s.clone() {
                     let e = e.map_err(err)?;
-                    if !drop_exports.contains(&e.name) {
+                    // A snapshot's own global exports are written anew below.
+                    if !drop_exports.contains(&e.name) && !e.name.starts_with(GLOBAL_EXPORT) {
                         exports.export(e.name, export_kind(e.kind)?, e.index);
                     }
                 }
@@ -232,16 +245,16 @@ fn rewrite(wasm: &[u8], shape: &Shape, state: &State, drop_exports: &[&str]) -> 
                 out.section(&DataCountSection { count: u32::try_from(ranges.len()).map_err(err)? });
             }
             Payload::DataSection(_) => {
-                let mut data = DataSection::new();
-                for r in &ranges {
-                    let offset = i32::try_from(r.start).map_err(err)?;
-                    data.active(0, &ConstExpr::i32_const(offset), state.memory[r.clone()].iter().copied());
-                }
-                out.section(&data);
+                out.section(&data_section(&state.memory, &ranges)?);
+                data_written = true;
             }
             Payload::CustomSection(_) => {}
             _ => copy_raw(&mut out, wasm, &payload)?,
         }
+    }
+    // A module without data of its own gets the section last, where it goes.
+    if !data_written && !ranges.is_empty() {
+        out.section(&data_section(&state.memory, &ranges)?);
     }
     Ok(out.finish())
 }
@@ -281,6 +294,30 @@ pub(crate) fn snapshot<T: 'static>(
     }
     let state = State { memory: memory.data(&*store).to_vec(), globals };
     rewrite(wasm, &shape, &state, &["_initialize", init])
+}
+
+/// Snapshots again: `snapshot` (a module [`snapshot`] wrote) rewritten to
+/// start where `instance`, an instance of it, is now (its `memory` and its
+/// globals, read through their exports), without the exports in
+/// `drop_exports`. Nothing is compiled or run: this is how a host keeps
+/// what code run on a snapshot (an import, say) did, as a module of its own.
+pub(crate) fn resnapshot<T: 'static>(
+    snapshot: &[u8],
+    store: &mut Store<T>,
+    instance: &Instance,
+    memory: wasmtime::Memory,
+    drop_exports: &[&str],
+) -> Result<Vec<u8>, SandboxError> {
+    let shape = shape(snapshot)?;
+    let mut globals = Vec::with_capacity(shape.defined_globals as usize);
+    for i in 0..shape.defined_globals {
+        let g = instance
+            .get_global(&mut *store, &format!("{GLOBAL_EXPORT}{i}"))
+            .ok_or_else(|| err(format!("global {i} is not exported: the module is not a snapshot")))?;
+        globals.push(g.get(&mut *store));
+    }
+    let state = State { memory: memory.data(&*store).to_vec(), globals };
+    rewrite(snapshot, &shape, &state, drop_exports)
 }
 
 #[cfg(test)]
@@ -336,6 +373,43 @@ mod tests {
         assert_eq!(f.call(&mut store, ()).expect("call"), 2.5);
         let memory = instance.get_memory(&mut store, "memory").expect("memory");
         assert_eq!(memory.size(&store), 2, "memory starts at its grown size");
+    }
+
+    /// A snapshot of a snapshot starts where the first one's instance was
+    /// left, and keeps one export per global.
+    #[test]
+    fn resnapshot_keeps_later_state() {
+        let wat = r#"(module
+            (memory (export "memory") 1)
+            (global $g (mut i32) (i32.const 0))
+            (func (export "init") (result i32) (global.set $g (i32.const 1)) (i32.const 0))
+            (func (export "bump") (result i32)
+                (global.set $g (i32.add (global.get $g) (i32.const 10)))
+                (i32.store (i32.const 200) (i32.add (i32.load (i32.const 200)) (i32.const 5)))
+                (i32.add (global.get $g) (i32.load (i32.const 200)))))"#;
+        let wasm = wat::parse_str(wat).expect("wat");
+        let engine = wasmtime::Engine::default();
+        let linker = wasmtime::Linker::new(&engine);
+        let mut store = Store::new(&engine, ());
+        let first = snapshot(&mut store, &linker, &wasm, "init", |_| String::new()).expect("snapshot");
+        let module = wasmtime::Module::new(&engine, &first).expect("valid snapshot");
+        let mut store = Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instantiate");
+        let bump = instance.get_typed_func::<(), i32>(&mut store, "bump").expect("bump");
+        assert_eq!(bump.call(&mut store, ()).expect("call"), 11 + 5);
+        let memory = instance.get_memory(&mut store, "memory").expect("memory");
+        let second = resnapshot(&first, &mut store, &instance, memory, &["bump"]).expect("resnapshot");
+
+        let module = wasmtime::Module::new(&engine, &second).expect("valid second snapshot");
+        assert!(module.get_export("bump").is_none(), "dropped export");
+        let globals = module.exports().filter(|e| e.name().starts_with(GLOBAL_EXPORT)).count();
+        assert_eq!(globals, 1, "one export per global");
+        let mut store = Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instantiate");
+        let g = instance.get_global(&mut store, &format!("{GLOBAL_EXPORT}0")).expect("global");
+        assert_eq!(g.get(&mut store).i32(), Some(11));
+        let memory = instance.get_memory(&mut store, "memory").expect("memory");
+        assert_eq!(memory.data(&store)[200], 5);
     }
 
     #[test]

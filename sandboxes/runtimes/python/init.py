@@ -1,5 +1,5 @@
 # Runs once per runtime, inside `envhub_init`, before the snapshot is taken
-# (sandboxes/src/code.rs): imports the modules that checks commonly use, so
+# (sandboxes/src/runtime/python.rs): imports the modules that checks commonly use, so
 # each run finds them loaded, and defines `run`, which `envhub_run` calls once
 # per fresh instance of the snapshot, and `setup`, which `envhub_setup` calls
 # to prepare state that many runs share.

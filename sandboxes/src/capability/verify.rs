@@ -6,7 +6,9 @@
 //! answers on every machine.
 
 use envhub_sdk::verify::math::{MathConfig, VerdictReason, extract_answer, verify};
-use envhub_sdk::verify::tools::{ExpectedCall, MatchOptions, ParseOptions, ToolCall, ToolSpec, match_calls, parse_message};
+use envhub_sdk::verify::tools::{
+    ExpectedCall, MatchOptions, ParseOptions, ToolCall, ToolSpec, match_calls, parse_message,
+};
 use serde_json::{Value, json};
 
 /// The capability each host function needs.
@@ -83,9 +85,11 @@ pub(crate) fn call(name: &str, args: &Value) -> Result<Value, String> {
                 .map_err(|e| format!("`calls` must be a list of {{\"name\", \"arguments\"}}: {e}"))?;
             let tools: Vec<ToolSpec> = match args.get("tools") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(specs)) => {
-                    specs.iter().map(ToolSpec::from_json).collect::<Result<_, _>>().map_err(|e| format!("`tools`: {e}"))?
-                }
+                Some(Value::Array(specs)) => specs
+                    .iter()
+                    .map(ToolSpec::from_json)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("`tools`: {e}"))?,
                 Some(_) => return Err("`tools` must be a list of tool specs".into()),
             };
             Ok(match match_calls(&calls, &expected, &tools, &MatchOptions::default()) {
@@ -109,8 +113,11 @@ mod tests {
         let calls = call("tools.parse", &json!({"message": {"role": "assistant", "content": "<tool_call>{\"name\": \"f\", \"arguments\": {\"x\": 1}}</tool_call>"}}))
             .expect("parse");
         assert_eq!(calls, json!([{"name": "f", "arguments": {"x": 1}}]));
-        let m = call("tools.match", &json!({"expected": [{"f": {"x": [1]}}], "calls": [{"name": "f", "arguments": {"x": 1}}]}))
-            .expect("match");
+        let m = call(
+            "tools.match",
+            &json!({"expected": [{"f": {"x": [1]}}], "calls": [{"name": "f", "arguments": {"x": 1}}]}),
+        )
+        .expect("match");
         assert_eq!(m["matched"], json!(true));
         assert!(call("math.verify", &json!({"gold": 1})).is_err());
         assert!(call("math.verify", &json!({"gold": "1", "completion": "1", "config": {"nope": true}})).is_err());

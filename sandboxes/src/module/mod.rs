@@ -3,7 +3,7 @@
 
 mod python;
 
-pub(crate) use python::{PythonGuest, sources_digest};
+pub(crate) use python::{PythonGuest, import_failed, import_source, sources_digest};
 
 use std::path::PathBuf;
 use std::sync::Arc;

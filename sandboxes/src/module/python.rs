@@ -2,12 +2,14 @@
 //!
 //! On load the host imports the package once (`envhub._guest.prepare`, the
 //! Python guest SDK the package carries) in a fresh instance of the
-//! runtime's snapshot and keeps the memory that changed (a setup, see
-//! [`crate::runtime::python`]); nothing of it is visible to any other
-//! package. Each call is a fresh instance started from that memory running
-//! the SDK's driver on the request (stdin) under the manifest's limits; its
-//! stdout is the response. The sources are read-only at `/env` and the
-//! data at `/data`; clocks are fixed, the hash seed is 0 and randomness is
+//! runtime's snapshot and snapshots the result as a module of the package's
+//! own (an image, see [`crate::runtime::python`]), compiled and cached like
+//! any module; nothing of it is visible to any other package. Each call is
+//! a fresh instance of that image, started from its copy-on-write memory,
+//! running the SDK's driver on the request (stdin) under the manifest's
+//! limits; its stdout is the response. The sources are read-only at `/env` and the
+//! data at `/data`, and `/work` is empty and read-only (state lives in the
+//! request); clocks are fixed, the hash seed is 0 and randomness is
 //! seeded from the request, as for every guest.
 //!
 //! Host functions (envhub's verifiers) are answered by replay: a run that
@@ -22,11 +24,13 @@ use std::sync::Arc;
 use envhub_sdk::host::LimitHit;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use wasmtime::InstancePre;
 
 use super::{CallOutput, LoadOptions, tail};
 use crate::SandboxError;
 use crate::capability::{CAPABILITY_MODULE, verify};
-use crate::runtime::python::{CodeHost, ENV_GUEST_DIR, Program, Ran, Setup, run_program};
+use crate::runtime::HostState;
+use crate::runtime::python::{CodeHost, ENV_GUEST_DIR, Program, Ran, Start, run_program};
 
 /// The program of every call: the SDK's driver.
 const DRIVER: &str = "import envhub._guest as _g\n_g.serve()\n";
@@ -40,7 +44,7 @@ const STATUS_RECURSION: i32 = 4;
 /// A loaded Python environment.
 pub(crate) struct PythonGuest {
     host: Arc<CodeHost>,
-    setup: Arc<Setup>,
+    image: InstancePre<HostState>,
     env_dir: PathBuf,
     data_dir: Option<PathBuf>,
 }
@@ -58,24 +62,31 @@ pub(crate) fn sources_digest(sources: &BTreeMap<String, Vec<u8>>) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The setup source that imports an environment with sources `digest`
+/// (which it names, since a setup's source is its identity).
+pub(crate) fn import_source(digest: &[u8; 32]) -> String {
+    format!(
+        "# envhub Python environment, sources sha256:{}\nimport sys\nsys.path.insert(0, {ENV_GUEST_DIR:?})\nimport envhub._guest\nenvhub._guest.prepare(\"env\")\n",
+        hex::encode(digest)
+    )
+}
+
+/// The typed error of an import that failed.
+pub(crate) fn import_failed(e: envhub_sdk::EnvError) -> SandboxError {
+    let why = e.message.trim_start_matches("run_code setup failed: ").to_owned();
+    SandboxError::InvalidModule(format!("the Python environment failed to import: {why}"))
+}
+
 impl PythonGuest {
-    /// Imports the sources in `env_dir` (digest `digest`) into a setup.
-    pub(crate) fn load(
+    /// The environment in `env_dir` (with `data_dir`) whose import is
+    /// `image`, made by [`CodeHost::image`] of [`import_source`].
+    pub(crate) fn new(
         host: Arc<CodeHost>,
+        image: InstancePre<HostState>,
         env_dir: PathBuf,
         data_dir: Option<PathBuf>,
-        digest: &[u8; 32],
-    ) -> Result<PythonGuest, SandboxError> {
-        // The source is the setup's cache key, so it names the sources.
-        let source = format!(
-            "# envhub Python environment, sources sha256:{}\nimport sys\nsys.path.insert(0, {ENV_GUEST_DIR:?})\nimport envhub._guest\nenvhub._guest.prepare(\"env\")\n",
-            hex::encode(digest)
-        );
-        let setup = host.setup(&source, Some(&env_dir), data_dir.as_deref()).map_err(|e| {
-            let why = e.message.trim_start_matches("run_code setup failed: ").to_owned();
-            SandboxError::InvalidModule(format!("the Python environment failed to import: {why}"))
-        })?;
-        Ok(PythonGuest { host, setup, env_dir, data_dir })
+    ) -> PythonGuest {
+        PythonGuest { host, image, env_dir, data_dir }
     }
 
     /// Answers one request (see the module docs).
@@ -94,8 +105,9 @@ impl PythonGuest {
             let program = Program {
                 code: DRIVER,
                 stdin,
+                scratch: false,
                 files: &no_files,
-                setup: Some(self.setup.clone()),
+                start: Start::Image(&self.image),
                 env: Some(&self.env_dir),
                 data: self.data_dir.as_deref(),
                 fuel: limits.fuel - fuel_used,

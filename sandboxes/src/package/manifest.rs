@@ -193,7 +193,8 @@ impl Manifest {
             }
             for w in &py.wheels {
                 let file = w.path.rsplit('/').next().unwrap_or_default();
-                let pure = file.ends_with("-none-any.whl") && file.split('-').rev().nth(2).is_some_and(|t| t.contains("py3"));
+                let pure =
+                    file.ends_with("-none-any.whl") && file.split('-').rev().nth(2).is_some_and(|t| t.contains("py3"));
                 if !pure {
                     return Err(PackageError::Manifest(format!(
                         "python.wheels: `{}` is not a pure-Python wheel (py3-none-any): the sandbox runs no native extensions",
@@ -201,7 +202,10 @@ impl Manifest {
                     )));
                 }
                 if !(w.sha256.len() == 64 && w.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
-                    return Err(PackageError::Manifest(format!("python.wheels: `{}` needs a sha256 of 64 hex digits", w.path)));
+                    return Err(PackageError::Manifest(format!(
+                        "python.wheels: `{}` needs a sha256 of 64 hex digits",
+                        w.path
+                    )));
                 }
             }
         }

@@ -21,7 +21,11 @@
 //! `envhub_setup`; the 4 KiB pages and globals it changed are kept (in
 //! memory, by sha256 of the source) and written into each fresh instance of
 //! a run with the same setup before `envhub_run`, so the run starts as the
-//! setup left it without compiling it again or paying its fuel.
+//! setup left it without compiling it again or paying its fuel. A Python
+//! environment's import is a setup too, but kept as an image: the snapshot
+//! written again where the setup left it ([`CodeHost::image`]), a module of
+//! its own that the engine compiles and caches, so its calls start from its
+//! copy-on-write memory and copy nothing.
 //!
 //! The nested world is deterministic like the caller's: fixed clocks, random
 //! bytes seeded from the request (the `random` module is reseeded from them
@@ -32,7 +36,8 @@
 //! directory, shown read-write as `/work` (the program's working directory
 //! and first `sys.path` entry) and deleted after the run. A Python
 //! environment's sources are read-only at `/env` and its data at `/data`
-//! (both empty for `run_code` programs).
+//! (both empty for `run_code` programs); its calls keep their state in the
+//! request, so their `/work` is empty and read-only.
 //!
 //! Fuel: a run gets at most the least of what it asks for, the host's
 //! maximum and the fuel its caller has left; what it uses is then taken from
@@ -47,7 +52,7 @@ use std::time::Duration;
 use envhub_sdk::EnvError;
 use envhub_sdk::host::{CodeResult, LimitHit, RunCode};
 use sha2::{Digest, Sha256};
-use wasmtime::{Instance, InstancePre, Mutability, Store, Trap, Val};
+use wasmtime::{Instance, InstancePre, Memory, Mutability, Store, Trap, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -215,7 +220,8 @@ pub(crate) fn make_snapshot(runtime: &Runtime) -> Result<Vec<u8>, SandboxError> 
         .map_err(|e| SandboxError::Host(format!("cannot create a work directory: {e}")))?;
     let cap = 1 << 20;
     let (stdout, stderr) = (MemoryOutputPipe::new(cap), MemoryOutputPipe::new(cap));
-    let dirs = Dirs { lib: &runtime.lib_dir, work: work.path(), env: work.path(), data: work.path() };
+    let dirs =
+        Dirs { lib: &runtime.lib_dir, work: work.path(), work_writable: true, env: work.path(), data: work.path() };
     let wasi = nested_wasi(&["python", INIT_PY], Vec::new(), (stdout, stderr.clone()), &dirs, &[0; 32])
         .map_err(|e| SandboxError::Host(e.message))?;
     let state = HostState { wasi, limiter: Limiter::new(1 << 30, 1_000_000), code: None };
@@ -230,6 +236,10 @@ pub(crate) fn make_snapshot(runtime: &Runtime) -> Result<Vec<u8>, SandboxError> 
 /// setups it has prepared.
 pub(crate) struct CodeHost {
     pub pre: InstancePre<HostState>,
+    /// The snapshot `pre` instantiates, as wasm, for [`CodeHost::image`].
+    pub snapshot: Vec<u8>,
+    /// What the snapshot was made from (see [`read_runtime`]).
+    pub snapshot_key: [u8; 32],
     pub lib_dir: PathBuf,
     pub limits: CodeLimitsConfig,
     pub epoch_tick: Duration,
@@ -238,6 +248,17 @@ pub(crate) struct CodeHost {
     /// An empty directory: `/env` and `/data` of programs that have none.
     pub empty: tempfile::TempDir,
 }
+
+/// An instance a setup ran in, and its memory as it was before.
+struct SetupRun {
+    store: Store<HostState>,
+    instance: Instance,
+    memory: Memory,
+    before: Vec<u8>,
+}
+
+/// Changes when images are made differently; part of their key.
+const IMAGE_FORMAT: &[u8] = b"envhub-python-image-1";
 
 /// Most setups a host keeps; when full, the cache starts over (a setup is
 /// remade on its next use, with the same result).
@@ -290,13 +311,51 @@ impl CodeHost {
     /// limits, no stdin, no files, fixed random bytes) and keeps what it
     /// changed.
     fn make_setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Setup, EnvError> {
+        let mut run = self.run_setup(source, env, data)?;
+        let pages = changed_pages(&run.before, run.memory.data(&run.store));
+        let mut globals = Vec::new();
+        for export in self.pre.module().exports() {
+            let name = export.name();
+            if name.starts_with(crate::snapshot::GLOBAL_EXPORT)
+                && let Some(global) = run.instance.get_global(&mut run.store, name)
+                && global.ty(&run.store).mutability() == Mutability::Var
+            {
+                globals.push((name.to_owned(), global.get(&mut run.store)));
+            }
+        }
+        Ok(Setup { memory_len: run.memory.data_size(&run.store), pages, globals })
+    }
+
+    /// The snapshot `source` leaves, run as a setup, as a module of its own
+    /// (see [`crate::snapshot::resnapshot`]): a Python environment's import.
+    /// Its instances must be given `env` and `data` as the run was.
+    pub(crate) fn image(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Vec<u8>, EnvError> {
+        let mut run = self.run_setup(source, env, data)?;
+        crate::snapshot::resnapshot(&self.snapshot, &mut run.store, &run.instance, run.memory, &["envhub_setup"])
+            .map_err(|e| EnvError::internal(e.to_string()))
+    }
+
+    /// Names everything [`CodeHost::image`] of `source` depends on beside
+    /// the files it reads, which `package` (a digest over them) names.
+    pub(crate) fn image_key(&self, source: &str, package: &[u8; 32]) -> [u8; 32] {
+        let mut key = Sha256::new();
+        for part in [IMAGE_FORMAT, &self.snapshot_key, package, source.as_bytes()] {
+            key.update((part.len() as u64).to_le_bytes());
+            key.update(part);
+        }
+        key.finalize().into()
+    }
+
+    /// Runs `source` through `envhub_setup` in a fresh instance (default
+    /// limits, no stdin, no files, fixed random bytes).
+    fn run_setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<SetupRun, EnvError> {
         let failed = |why: String| EnvError::bad_request(format!("run_code setup failed: {why}"));
         let work = tempfile::Builder::new()
             .prefix("envhub-code-setup-")
             .tempdir()
             .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?;
         let (stdout, stderr) = (MemoryOutputPipe::new(1 << 20), MemoryOutputPipe::new(1 << 20));
-        let dirs = self.dirs(work.path(), env, data);
+        let dirs = self.dirs(Some(work.path()), env, data);
         let wasi = nested_wasi(&["python", source], Vec::new(), (stdout, stderr.clone()), &dirs, &[0; 32])?;
         let mut store =
             self.store(wasi, self.limits.default_memory_bytes, self.limits.default_fuel, self.limits.deadline_ms)?;
@@ -312,24 +371,20 @@ impl CodeHost {
         if status != 0 {
             return Err(failed(String::from_utf8_lossy(&stderr.contents()).into_owned()));
         }
-        let pages = changed_pages(&before, memory.data(&store));
-        let mut globals = Vec::new();
-        for export in self.pre.module().exports() {
-            let name = export.name();
-            if name.starts_with(crate::snapshot::GLOBAL_EXPORT)
-                && let Some(global) = instance.get_global(&mut store, name)
-                && global.ty(&store).mutability() == Mutability::Var
-            {
-                globals.push((name.to_owned(), global.get(&mut store)));
-            }
-        }
-        Ok(Setup { memory_len: memory.data_size(&store), pages, globals })
+        Ok(SetupRun { store, instance, memory, before })
     }
 
-    /// The directories of a nested instance, empty where none is given.
-    fn dirs<'a>(&'a self, work: &'a Path, env: Option<&'a Path>, data: Option<&'a Path>) -> Dirs<'a> {
+    /// The directories of a nested instance, empty (and read-only) where
+    /// none is given.
+    fn dirs<'a>(&'a self, work: Option<&'a Path>, env: Option<&'a Path>, data: Option<&'a Path>) -> Dirs<'a> {
         let empty = self.empty.path();
-        Dirs { lib: &self.lib_dir, work, env: env.unwrap_or(empty), data: data.unwrap_or(empty) }
+        Dirs {
+            lib: &self.lib_dir,
+            work: work.unwrap_or(empty),
+            work_writable: work.is_some(),
+            env: env.unwrap_or(empty),
+            data: data.unwrap_or(empty),
+        }
     }
 }
 
@@ -436,11 +491,13 @@ fn write_files(dir: &Path, files: &std::collections::BTreeMap<String, String>) -
 /// The host directories a nested instance sees, in the order they are
 /// preopened (the same for the init run, since the snapshot remembers them):
 /// the standard library at [`STDLIB_GUEST_DIR`] (read-only), `work` at
-/// `/work` (read-write), an environment's sources at [`ENV_GUEST_DIR`] and
-/// its data at [`DATA_GUEST_DIR`] (both read-only).
+/// `/work` (read-write, or read-only where `work_writable` is false), an
+/// environment's sources at [`ENV_GUEST_DIR`] and its data at
+/// [`DATA_GUEST_DIR`] (both read-only).
 struct Dirs<'a> {
     lib: &'a Path,
     work: &'a Path,
+    work_writable: bool,
     env: &'a Path,
     data: &'a Path,
 }
@@ -479,7 +536,8 @@ fn nested_wasi(
             .map_err(|e| EnvError::internal(format!("cannot open {} as {guest}: {e}", host.display())))
     };
     open(&mut builder, dirs.lib, STDLIB_GUEST_DIR, FsPerms::ReadOnly)?;
-    open(&mut builder, dirs.work, "/work", FsPerms::ReadWrite)?;
+    let work_perms = if dirs.work_writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+    open(&mut builder, dirs.work, "/work", work_perms)?;
     open(&mut builder, dirs.env, ENV_GUEST_DIR, FsPerms::ReadOnly)?;
     open(&mut builder, dirs.data, DATA_GUEST_DIR, FsPerms::ReadOnly)?;
     Ok(builder.build_p1())
@@ -491,10 +549,13 @@ pub(crate) struct Program<'a> {
     pub code: &'a str,
     /// Its stdin.
     pub stdin: Vec<u8>,
-    /// Files written to `/work` before it runs.
+    /// Whether `/work` is a fresh writable directory, deleted after the
+    /// run; otherwise it is an empty read-only one.
+    pub scratch: bool,
+    /// Files written to `/work` before it runs (only with `scratch`).
     pub files: &'a std::collections::BTreeMap<String, String>,
-    /// The setup it starts from, if any.
-    pub setup: Option<Arc<Setup>>,
+    /// What its instance starts from.
+    pub start: Start<'a>,
     /// `/env` and `/data` (empty when `None`).
     pub env: Option<&'a Path>,
     /// See `env`.
@@ -513,6 +574,16 @@ pub(crate) struct Program<'a> {
     pub seed: [u8; 32],
 }
 
+/// What a [`Program`]'s instance starts from.
+pub(crate) enum Start<'a> {
+    /// The runtime's snapshot, as initialised.
+    Runtime,
+    /// The runtime's snapshot with a setup's changes written in.
+    Setup(Arc<Setup>),
+    /// An image of the host's (see [`CodeHost::image`]), linked.
+    Image(&'a InstancePre<HostState>),
+}
+
 /// What running a [`Program`] gave, output as bytes.
 pub(crate) struct Ran {
     pub stdout: Vec<u8>,
@@ -528,18 +599,30 @@ pub(crate) fn run_program(host: &CodeHost, p: &Program<'_>) -> Result<Ran, EnvEr
     if p.files.len() > MAX_FILES {
         return Err(EnvError::bad_request(format!("run_code: more than {MAX_FILES} files")));
     }
-    let work = tempfile::Builder::new()
-        .prefix("envhub-code-")
-        .tempdir()
-        .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?;
-    write_files(work.path(), p.files)?;
+    let work = match p.scratch {
+        true => Some(
+            tempfile::Builder::new()
+                .prefix("envhub-code-")
+                .tempdir()
+                .map_err(|e| EnvError::internal(format!("run_code: cannot create a work directory: {e}")))?,
+        ),
+        false if p.files.is_empty() => None,
+        false => return Err(EnvError::internal("run_code: files given to a program without a work directory")),
+    };
+    if let Some(work) = &work {
+        write_files(work.path(), p.files)?;
+    }
     let cap = |n: u64| usize::try_from(n.saturating_add(1)).unwrap_or(usize::MAX);
     let (stdout, stderr) = (MemoryOutputPipe::new(cap(p.stdout_bytes)), MemoryOutputPipe::new(cap(p.stderr_bytes)));
-    let dirs = host.dirs(work.path(), p.env, p.data);
+    let dirs = host.dirs(work.as_ref().map(|w| w.path()), p.env, p.data);
     let wasi = nested_wasi(&["python", p.code], p.stdin.clone(), (stdout.clone(), stderr.clone()), &dirs, &p.seed)?;
     let mut store = host.store(wasi, p.memory, p.fuel, p.deadline_ms)?;
-    let outcome = host.pre.instantiate(&mut store).and_then(|instance| {
-        if let Some(setup) = &p.setup {
+    let pre = match &p.start {
+        Start::Image(pre) => pre,
+        Start::Runtime | Start::Setup(_) => &host.pre,
+    };
+    let outcome = pre.instantiate(&mut store).and_then(|instance| {
+        if let Start::Setup(setup) = &p.start {
             apply_setup(&mut store, &instance, setup)?;
         }
         let run = instance.get_typed_func::<(), i32>(&mut store, "envhub_run")?;
@@ -594,12 +677,16 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
     let fuel = req.limits.fuel.unwrap_or(cfg.default_fuel).min(cfg.max_fuel).min(fuel_left);
     let memory = req.limits.memory_bytes.unwrap_or(cfg.default_memory_bytes).min(cfg.max_memory_bytes);
     let output = req.limits.output_bytes.unwrap_or(cfg.default_output_bytes).min(cfg.max_output_bytes);
-    let setup = req.setup.as_deref().map(|source| host.setup(source, None, None)).transpose()?;
+    let start = match req.setup.as_deref() {
+        Some(source) => Start::Setup(host.setup(source, None, None)?),
+        None => Start::Runtime,
+    };
     let program = Program {
         code: &req.code,
         stdin: req.stdin.clone().into_bytes(),
+        scratch: true,
         files: &req.files,
-        setup,
+        start,
         env: None,
         data: None,
         fuel,
