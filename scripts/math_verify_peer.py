@@ -13,6 +13,7 @@ compared with `expected`. Prints one JSON line:
 Runs single-threaded in the main thread (math-verify's timeouts use signals).
 Set MV_VERBOSE=1 to list disagreeing cases on stderr.
 """
+
 import json
 import os
 import sys

@@ -70,20 +70,27 @@ def _balanced(text: str, open_at: int) -> int:
     return -1
 
 
+_BOXED_RE = re.compile(r"\\boxed *\{")
+
+
 def _last_boxed(text: str) -> str | None:
-    end = len(text)
-    while True:
-        i = text.rfind("\\boxed", 0, end)
-        if i < 0:
-            return None
-        j = i + len("\\boxed")
-        while j < len(text) and text[j] == " ":
-            j += 1
-        if j < len(text) and text[j] == "{":
-            close = _balanced(text, j)
-            if close >= 0:
-                return text[j + 1 : close]
-        end = i
+    """The content of the last ``\\boxed{...}`` whose braces balance (one
+    pass over the text, whatever it holds)."""
+    opens = [m.end() - 1 for m in _BOXED_RE.finditer(text)]
+    if not opens:
+        return None
+    close: dict[int, int] = {}
+    stack: list[int] = []
+    for i in range(opens[0], len(text)):
+        ch = text[i]
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            close[stack.pop()] = i
+    for j in reversed(opens):
+        if j in close:
+            return text[j + 1 : close[j]]
+    return None
 
 
 def clean(answer: str) -> str:
@@ -127,7 +134,7 @@ def extract(completion: str) -> tuple[str | None, bool]:
         text = text[cut + len("</think>") :]
     boxed = _last_boxed(text)
     if boxed is not None:
-        return clean(boxed), True
+        return (clean(boxed) if len(boxed) <= MAX_ANSWER_CHARS else boxed), True
     last = None
     for m in _ANSWER_RE.finditer(text):
         last = m
@@ -140,7 +147,7 @@ def extract(completion: str) -> tuple[str | None, bool]:
         first = next((ln.strip() for ln in lines[1:] if ln.strip()), "")
     if not first:
         return None, False
-    return clean(first), False
+    return (clean(first) if len(first) <= MAX_ANSWER_CHARS else first), False
 
 
 # Exact arithmetic expressions --------------------------------------------
@@ -151,10 +158,12 @@ _MAX_DEPTH = 40
 
 def normalise_ops(s: str) -> str:
     """Maps the operator spellings models use onto ``+ - * /``."""
+    # (times, middle dot, division sign, minus sign and en dash written as escapes; no letter is
+    # valid in an expression, so a letter x is a times sign)
     for a, b in (
-        ("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("÷", "/"),
-        ("−", "-"), ("–", "-"), ("\\left", ""), ("\\right", ""), ("\\(", "("), ("\\)", ")"),
-        ("{", "("), ("}", ")"), ("[", "("), ("]", ")"),
+        ("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("\u00d7", "*"), ("\u00b7", "*"), ("\u00f7", "/"),
+        ("\u2212", "-"), ("\u2013", "-"), ("\\left", ""), ("\\right", ""), ("\\(", "("), ("\\)", ")"),
+        ("{", "("), ("}", ")"), ("[", "("), ("]", ")"), ("x", "*"), ("X", "*"),
     ):  # fmt: skip
         s = s.replace(a, b)
     return s
@@ -254,7 +263,7 @@ class Expr:
     """A generated expression: its value, text and precedence (for
     minimal parentheses)."""
 
-    __slots__ = ("value", "text", "prec")
+    __slots__ = ("prec", "text", "value")
 
     def __init__(self, value: Fraction, text: str, prec: int) -> None:
         self.value, self.text, self.prec = value, text, prec
@@ -290,6 +299,17 @@ def parse_int(answer: str) -> int | None:
     if re.fullmatch(r"[+-]?\d{1,40}", s):
         return int(s)
     return None
+
+
+def check_int_answer(task: dict[str, Any], answer: str) -> bool:
+    """Whether ``answer`` is the integer ``task["answer"]``."""
+    v = parse_int(answer)
+    return v is not None and v == task["answer"]
+
+
+def stored_answer(task: dict[str, Any]) -> str | None:
+    """The reference answer a task holds, as text."""
+    return str(task["answer"])
 
 
 def words_of(s: str) -> list[str]:

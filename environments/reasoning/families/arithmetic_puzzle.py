@@ -44,7 +44,7 @@ def generate(rng: Any, level: int) -> dict[str, Any]:
     while True:
         nums = [rng.randint(1, 12) for _ in range(count)]
         chosen = [rng.choice(ops) for _ in range(count - 1)]
-        expr = " ".join(f"{n} {o}" for n, o in zip(nums, chosen)) + f" {nums[-1]}"
+        expr = " ".join(f"{n} {o}" for n, o in zip(nums, chosen, strict=False)) + f" {nums[-1]}"
         try:
             value, _ = c.evaluate_text(expr)
         except ValueError:
@@ -59,7 +59,9 @@ def prompt(task: dict[str, Any]) -> str:
     n = task["puzzle"].count("?")
     if task["kind"] == "digits":
         what = "Each ? stands for one missing digit (0-9); numbers have no leading zeros."
-        how = f"Answer with the {n} missing digit{'s' if n > 1 else ''} in order from left to right, separated by commas."
+        how = (
+            f"Answer with the {n} missing digit{'s' if n > 1 else ''} in order from left to right, separated by commas."
+        )
     else:
         names = " ".join(task["ops"])
         what = (
@@ -78,7 +80,7 @@ def _fills(task: dict[str, Any], answer: str) -> list[str] | None:
         if len(compact) != len(puzzle):
             return None
         out = []
-        for p, a in zip(puzzle, compact):
+        for p, a in zip(puzzle, compact, strict=False):
             if p == "?":
                 out.append(a)
             elif p != a:
@@ -166,10 +168,14 @@ def inline(task: dict[str, Any]) -> dict[str, Any]:
     puzzle = " ".join(c.need_str(task, "puzzle", NAME, 300).split())
     kind = c.need(task, "kind", NAME)
     if kind not in KINDS:
-        raise c.bad("arithmetic_puzzle task field `kind` must be \"digits\" or \"operators\"")
+        raise c.bad('arithmetic_puzzle task field `kind` must be "digits" or "operators"')
     ops = task.get("ops", ["+", "-", "*", "/"] if kind == "operators" else [])
-    if not isinstance(ops, list) or any(o not in ("+", "-", "*", "/") for o in ops) or (kind == "operators" and not ops):
-        raise c.bad("arithmetic_puzzle task field `ops` must be a non-empty list of \"+\", \"-\", \"*\", \"/\"")
+    if (
+        not isinstance(ops, list)
+        or any(o not in ("+", "-", "*", "/") for o in ops)
+        or (kind == "operators" and not ops)
+    ):
+        raise c.bad('arithmetic_puzzle task field `ops` must be a non-empty list of "+", "-", "*", "/"')
     if puzzle.count("?") == 0 or puzzle.count("=") != 1:
         raise c.bad("arithmetic_puzzle task field `puzzle` must hold one `=` and at least one `?`")
     if any(ch not in "0123456789+-*/()=? " for ch in puzzle):

@@ -126,7 +126,7 @@ def _solve(numbers: list[int], target: int) -> str | None:
                         continue
                     if op == "/" and b.value == 0:
                         continue
-                    if rec(rest + [c.Expr.combine(a, op, b)]):
+                    if rec([*rest, c.Expr.combine(a, op, b)]):
                         return True
         return False
 
@@ -157,4 +157,3 @@ def inline(task: dict[str, Any]) -> dict[str, Any]:
             raise c.bad("countdown task has no solution: the target cannot be made from `numbers`")
         out["solution"] = found
     return out
-

@@ -1,14 +1,14 @@
 """logic_grid: a small zebra-style puzzle. Houses in a row, each with one
 value of every attribute (name, color, pet, ...); clues relate them; one
-question whose answer the clues determine (checked by a solver when the
-puzzle is made, and for inline puzzles).
+question whose answer the clues determine.
 
-Generation is counterexample-guided: starting from no clues, the solver looks
-for an arrangement that satisfies the clues but answers the question
-differently; a new clue that is true of the hidden solution and false of that
-arrangement is added, until no such arrangement exists. Each step is one
-small backtracking search, so puzzles are made in milliseconds and carry only
-clues that were needed at the time."""
+Generation adds random clues that are true of a hidden arrangement, keeping
+only those that narrow what constraint propagation (arc consistency plus
+all-different singles) can deduce, until propagation alone pins the answer.
+Propagation is sound, so the answer is unique; every kept clue narrowed the
+deduction when it was added; no search runs at generation time. Inline
+puzzles are checked by a complete solver (propagation plus branching).
+"""
 
 from __future__ import annotations
 
@@ -68,84 +68,126 @@ _LEVELS = {
 _CODE = {"same": 0, "not_same": 1, "left_of": 2, "next_to": 3, "before": 4}
 
 
-def _holds(t: str, px: int, py: int) -> bool:
-    if t == "same":
-        return px == py
-    if t == "not_same":
-        return px != py
-    if t == "left_of":
-        return px + 1 == py
-    if t == "next_to":
-        return px - py in (1, -1)
-    return px < py  # before
+def _single(d: int) -> bool:
+    return d & (d - 1) == 0
 
 
-def solve(n: int, k: int, unary: list[tuple[str, int, int]], binary: list[tuple[str, int, int]]) -> list[int] | None:
-    """One arrangement (the house of each variable ``attr * n + value``)
-    satisfying the constraints, or ``None``. Variables are assigned in
-    index order; each binary constraint is checked as soon as both of its
-    variables have houses."""
-    nv = n * k
+def propagate(dom: list[int], n: int, k: int, binary: list[tuple[int, int, int]]) -> bool:
+    """Narrows ``dom`` (a bitmask of possible houses per variable
+    ``attr * n + value``) in place to a fixpoint of: each binary constraint
+    made arc-consistent, and per attribute the values' houses all different
+    (naked and hidden singles). ``False`` on a contradiction. Sound: every
+    arrangement satisfying the constraints stays inside ``dom``."""
     full = (1 << n) - 1
-    dom = [full] * nv
-    for t, x, h in unary:
-        dom[x] &= (1 << h) if t == "at" else ~(1 << h)
+    changed = True
+    while changed:
+        changed = False
+        for code, x, y in binary:
+            dx, dy = dom[x], dom[y]
+            if code == 0:
+                nx = ny = dx & dy
+            elif code == 1:
+                nx = dx & ~dy if _single(dy) else dx
+                ny = dy & ~dx if _single(dx) else dy
+            elif code == 2:
+                ny = dy & (dx << 1)
+                nx = dx & (dy >> 1)
+            elif code == 3:
+                ny = dy & ((dx << 1) | (dx >> 1))
+                nx = dx & ((dy << 1) | (dy >> 1))
+            else:
+                low = dx & -dx
+                ny = dy & full & ~((low << 1) - 1)
+                nx = dx & ((1 << (dy.bit_length() - 1)) - 1) if dy else 0
+            if nx != dx or ny != dy:
+                if not nx or not ny:
+                    return False
+                dom[x], dom[y] = nx, ny
+                changed = True
+        for a in range(k):
+            base = a * n
+            fixed = 0
+            for v in range(base, base + n):
+                d = dom[v]
+                if _single(d):
+                    if fixed & d:
+                        return False
+                    fixed |= d
+            for v in range(base, base + n):
+                d = dom[v]
+                if not _single(d) and d & fixed:
+                    d &= ~fixed
+                    if not d:
+                        return False
+                    dom[v] = d
+                    changed = True
+            for h in range(n):
+                bit = 1 << h
+                if fixed & bit:
+                    continue
+                only = -1
+                for v in range(base, base + n):
+                    if dom[v] & bit:
+                        if only >= 0:
+                            only = -2
+                            break
+                        only = v
+                if only == -1:
+                    return False
+                if only >= 0:
+                    dom[only] = bit
+                    changed = True
+    return True
+
+
+def _binary(clues: list[list[Any]]) -> list[tuple[int, int, int]]:
+    return [(_CODE[cl[0]], cl[1], cl[2]) for cl in clues if cl[0] not in UNARY]
+
+
+def _domains(n: int, k: int, clues: list[list[Any]]) -> list[int] | None:
+    full = (1 << n) - 1
+    dom = [full] * (n * k)
+    for cl in clues:
+        if cl[0] == "at":
+            dom[cl[1]] &= 1 << cl[2]
+        elif cl[0] == "not_at":
+            dom[cl[1]] &= full & ~(1 << cl[2])
     if any(d == 0 for d in dom):
         return None
-    trig: list[list[tuple[int, int, int]]] = [[] for _ in range(nv)]
-    for t, x, y in binary:
-        trig[max(x, y)].append((_CODE[t], x, y))
-    pos = [-1] * nv
-    used = [0] * k
-
-    def rec(i: int) -> bool:
-        if i == nv:
-            return True
-        a = i // n
-        free = dom[i] & ~used[a]
-        checks = trig[i]
-        for p in range(n):
-            if not (free >> p) & 1:
-                continue
-            pos[i] = p
-            ok = True
-            for code, x, y in checks:
-                px, py = pos[x], pos[y]
-                if code == 0:
-                    ok = px == py
-                elif code == 1:
-                    ok = px != py
-                elif code == 2:
-                    ok = px + 1 == py
-                elif code == 3:
-                    ok = px - py == 1 or py - px == 1
-                else:
-                    ok = px < py
-                if not ok:
-                    break
-            if ok:
-                used[a] |= 1 << p
-                if rec(i + 1):
-                    return True
-                used[a] &= ~(1 << p)
-        pos[i] = -1
-        return False
-
-    return list(pos) if rec(0) else None
+    return dom
 
 
-def _split(clues: list[list[Any]]) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
-    unary, binary = [], []
-    for cl in clues:
-        (unary if cl[0] in UNARY else binary).append((cl[0], cl[1], cl[2]))
-    return unary, binary
+def solve(n: int, k: int, clues: list[list[Any]]) -> list[int] | None:
+    """One arrangement (the house of each variable) satisfying ``clues``, or
+    ``None``: propagation, then branching on a smallest undecided domain."""
+    dom = _domains(n, k, clues)
+    if dom is None:
+        return None
+    binary = _binary(clues)
 
+    def rec(dom: list[int]) -> list[int] | None:
+        if not propagate(dom, n, k, binary):
+            return None
+        best, size = -1, 99
+        for v, d in enumerate(dom):
+            if not _single(d):
+                s = bin(d).count("1")
+                if s < size:
+                    best, size = v, s
+        if best < 0:
+            return [d.bit_length() - 1 for d in dom]
+        d = dom[best]
+        while d:
+            bit = d & -d
+            d ^= bit
+            trial = list(dom)
+            trial[best] = bit
+            found = rec(trial)
+            if found is not None:
+                return found
+        return None
 
-def _negated_goal(question: list[Any], truth: list[int], n: int) -> tuple[str, int, int]:
-    kind, x, y = question
-    if kind == "house":
-        return ("not_at", x, truth[x])
-    return ("not_same", x, y)
+    return rec(dom)
 
 
 def _random_clue(rng: Any, weights: dict[str, int], truth: list[int], n: int, k: int) -> list[Any]:
@@ -161,10 +203,8 @@ def _random_clue(rng: Any, weights: dict[str, int], truth: list[int], n: int, k:
         return ["not_at", x, h]
     if t == "same":
         a, b = rng.sample(range(k), 2)
-        v = rng.below(n)
-        x = a * n + v
-        y = _at(truth, b, truth[x], n)
-        return ["same", x, y]
+        x = a * n + rng.below(n)
+        return ["same", x, _at(truth, b, truth[x], n)]
     if t == "not_same":
         a, b = rng.sample(range(k), 2)
         x = a * n + rng.below(n)
@@ -180,10 +220,13 @@ def _random_clue(rng: Any, weights: dict[str, int], truth: list[int], n: int, k:
     else:
         houses = list(range(hx + 1, n))
     if not houses:
-        return ["at", x, hx]
+        return ["not_at", x, rng.choice([h for h in range(n) if h != hx])]
     h = rng.choice(houses)
     b = rng.below(k)
-    return [t, x, _at(truth, b, h, n)]
+    y = _at(truth, b, h, n)
+    if rng.random() < 0.5 and t == "next_to":
+        x, y = y, x
+    return [t, x, y]
 
 
 def _at(truth: list[int], attr: int, house: int, n: int) -> int:
@@ -194,26 +237,39 @@ def _at(truth: list[int], attr: int, house: int, n: int) -> int:
     raise ValueError("not a permutation")
 
 
-def _clue_holds(cl: list[Any], pos: list[int]) -> bool:
-    t, x, y = cl
-    if t == "at":
-        return pos[x] == y
-    if t == "not_at":
-        return pos[x] != y
-    return _holds(t, pos[x], pos[y])
-
-
-def _is_goal(cl: list[Any], question: list[Any], truth: list[int]) -> bool:
+def _is_goal(cl: list[Any], question: list[Any]) -> bool:
     """Whether a clue states the question's answer outright."""
     kind, x, y = question
     if kind == "house":
-        return cl[0] == "at" and cl[1] == x
-    return cl[0] == "same" and {cl[1], cl[2]} == {x, y}
+        return bool(cl[0] == "at" and cl[1] == x)
+    return cl[0] == "same" and sorted([cl[1], cl[2]]) == sorted([x, y])
+
+
+def _determined(dom: list[int], question: list[Any]) -> bool:
+    kind, x, y = question
+    return _single(dom[x]) and (kind == "house" or _single(dom[y]))
+
+
+def _with(dom: list[int], n: int, k: int, binary: list[tuple[int, int, int]], clue: list[Any]) -> list[int] | None:
+    """The domains after adding ``clue`` (``None`` on a contradiction)."""
+    trial = list(dom)
+    t = clue[0]
+    if t == "at":
+        trial[clue[1]] &= 1 << clue[2]
+        extra = binary
+    elif t == "not_at":
+        trial[clue[1]] &= ~(1 << clue[2])
+        extra = binary
+    else:
+        extra = [*binary, (_CODE[t], clue[1], clue[2])]
+    if not trial[clue[1]] or not propagate(trial, n, k, extra):
+        return None
+    return trial
 
 
 def generate(rng: Any, level: int) -> dict[str, Any]:
     n, k, weights = _LEVELS[level]
-    attr_names = ["name"] + rng.sample(ATTR_ORDER[1:], k - 1)
+    attr_names = ["name", *rng.sample(ATTR_ORDER[1:], k - 1)]
     attributes = [{"name": a, "values": rng.sample(ATTRS[a][0], n)} for a in attr_names]
     truth: list[int] = []
     for _ in range(k):
@@ -223,30 +279,40 @@ def generate(rng: Any, level: int) -> dict[str, Any]:
     # The question: a house, or another attribute of someone.
     x = rng.below(n * k)
     if rng.random() < 0.3:
-        question = ["house", x, 0]
+        question = ["house", x, x]
     else:
         b = rng.choice([a for a in range(k) if a != x // n])
         question = ["attr", x, _at(truth, b, truth[x], n)]
-    neg = _negated_goal(question, truth, n)
+    # Add clues true of the hidden arrangement, keeping only those that
+    # narrow what propagation can deduce, until it deduces the answer.
+    full = (1 << n) - 1
+    dom = [full] * (n * k)
+    binary: list[tuple[int, int, int]] = []
     clues: list[list[Any]] = []
-    while True:
-        unary, binary = _split(clues)
-        (unary if neg[0] in UNARY else binary).append(neg)
-        counter = solve(n, k, unary, binary)
-        if counter is None:
-            break
-        clue = None
-        for _ in range(30):
+    while not _determined(dom, question):
+        chosen = None
+        for _ in range(40):
             cand = _random_clue(rng, weights, truth, n, k)
-            if not _clue_holds(cand, counter) and not _is_goal(cand, question, truth):
-                clue = cand
+            if _is_goal(cand, question):
+                continue
+            trial = _with(dom, n, k, binary, cand)
+            if trial is not None and trial != dom:
+                chosen = (cand, trial)
                 break
-        if clue is None:
-            # Pin a variable the counterexample misplaces (never the asked one).
-            wrong = [v for v in range(n * k) if counter[v] != truth[v] and v not in question[1:]]
-            v = rng.choice(wrong)
-            clue = ["at", v, truth[v]]
-        clues.append(clue)
+        if chosen is None:
+            # Pin a value whose house is still open (never the asked one).
+            open_ = [v for v in range(n * k) if not _single(dom[v]) and v not in question[1:]]
+            if not open_:
+                open_ = [v for v in range(n * k) if not _single(dom[v])]
+            v = rng.choice(open_)
+            cand = ["at", v, truth[v]]
+            trial = _with(dom, n, k, binary, cand)
+            assert trial is not None
+            chosen = (cand, trial)
+        cand, dom = chosen
+        clues.append(cand)
+        if cand[0] not in UNARY:
+            binary.append((_CODE[cand[0]], cand[1], cand[2]))
     rng.shuffle(clues)
     return {
         "houses": n,
@@ -255,6 +321,13 @@ def generate(rng: Any, level: int) -> dict[str, Any]:
         "question": _question_public(question, attributes, n),
         "answer": _answer_text(question, truth, attributes, n),
     }
+
+
+def unique_answer(n: int, k: int, clues: list[list[Any]], question: list[Any], sol: list[int]) -> bool:
+    """Whether every arrangement satisfying ``clues`` answers ``question`` as ``sol`` does."""
+    kind, x, y = question
+    neg = ["not_at", x, sol[x]] if kind == "house" else ["not_same", x, y]
+    return solve(n, k, [*clues, neg]) is None
 
 
 # Public (inline) form: values named ``[attribute, value]``, houses 1-based.
@@ -376,7 +449,7 @@ def inline(task: dict[str, Any]) -> dict[str, Any]:
     clean_attrs = []
     for ai, a in enumerate(attributes):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not isinstance(a.get("values"), list):
-            raise c.bad("logic_grid task field `attributes` must be a list of {\"name\", \"values\"}")
+            raise c.bad('logic_grid task field `attributes` must be a list of {"name", "values"}')
         if a["name"] not in ATTRS:
             raise c.bad(f"logic_grid attribute `{a['name']}` is not one of: {', '.join(ATTR_ORDER)}")
         vals = a["values"]
@@ -411,7 +484,7 @@ def inline(task: dict[str, Any]) -> dict[str, Any]:
             raise c.bad(f"logic_grid {where} needs `type`, one of: {', '.join(CLUE_TYPES)}")
         x = var(cl.get("x"), f"{where} field `x`")
         if cl["type"] in UNARY:
-            h = cl.get("house")
+            h: Any = cl.get("house")
             if not c.is_int(h) or not 1 <= h <= n:
                 raise c.bad(f"logic_grid {where} field `house` must be an integer from 1 to {n}")
             clues.append([cl["type"], x, h - 1])
@@ -424,22 +497,21 @@ def inline(task: dict[str, Any]) -> dict[str, Any]:
             public.append({"type": cl["type"], "x": list(cl["x"]), "y": list(cl["y"])})
     q = c.need(task, "question", NAME)
     if not isinstance(q, dict) or not (q.get("ask") == "house" or q.get("ask") in names):
-        raise c.bad("logic_grid task field `question` must be {\"ask\": \"house\" or an attribute, \"of\": [attribute, value]}")
+        raise c.bad(
+            'logic_grid task field `question` must be {"ask": "house" or an attribute, "of": [attribute, value]}'
+        )
     x = var(q.get("of"), "question field `of`")
     if q["ask"] != "house" and q["ask"] == q["of"][0]:
         raise c.bad("logic_grid question asks for the attribute it names")
-    unary, binary = _split(clues)
-    sol = solve(n, k, unary, binary)
+    sol = solve(n, k, clues)
     if sol is None:
         raise c.bad("logic_grid clues contradict each other: no arrangement satisfies them all")
     if q["ask"] == "house":
-        question = ["house", x, 0]
+        question = ["house", x, x]
     else:
         b = names.index(q["ask"])
         question = ["attr", x, _at(sol, b, sol[x], n)]
-    neg = _negated_goal(question, sol, n)
-    (unary if neg[0] in UNARY else binary).append(neg)
-    if solve(n, k, unary, binary) is not None:
+    if not unique_answer(n, k, clues, question, sol):
         raise c.bad("logic_grid clues do not determine the answer to the question")
     return {
         "houses": n,

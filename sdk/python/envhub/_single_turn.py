@@ -105,7 +105,9 @@ class SingleTurn(Environment):
         """The opening messages, or one user message as a string."""
         raise NotImplementedError
 
-    def score(self, task: dict[str, Any], completion: str) -> dict[str, float] | tuple[dict[str, float], dict[str, Any]]:
+    def score(
+        self, task: dict[str, Any], completion: str
+    ) -> dict[str, float] | tuple[dict[str, float], dict[str, Any]]:
         """Each component's value (and optionally metrics) for ``completion``."""
         raise NotImplementedError
 
