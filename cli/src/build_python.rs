@@ -2,7 +2,8 @@
 //! envhub.toml): packs the directory's Python sources, the Python guest SDK
 //! this envhub vendors, and the pure-Python wheels the manifest lists
 //! (checked against their sha256), with the README and `data/`, into a
-//! deterministic package whose manifest names the pinned runtime.
+//! deterministic package whose manifest names the pinned runtime. Tests
+//! (`test_*.py`, `*_test.py`, `conftest.py`, `tests/`) are left out.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -13,7 +14,13 @@ use envhub_sandbox::package::{Manifest, PYTHON_RUNTIME, Package, pack_python};
 use sha2::{Digest, Sha256};
 
 /// Directories never packed.
-const SKIPPED_DIRS: &[&str] = &["target", "data", "__pycache__", "node_modules", "venv", "dist", "build"];
+const SKIPPED_DIRS: &[&str] = &["target", "data", "__pycache__", "node_modules", "venv", "dist", "build", "tests"];
+
+/// Whether `name` is a pytest test module or configuration, which runs on
+/// the author's machine, not in the environment, and is not packed.
+fn is_test_file(name: &str) -> bool {
+    name == "conftest.py" || name.starts_with("test_") || name.ends_with("_test.py")
+}
 
 /// Builds the Python environment in `dir`; returns the package path.
 pub fn run(dir: &Path, manifest: &Manifest, out: Option<PathBuf>) -> Result<PathBuf> {
@@ -41,7 +48,8 @@ pub fn run(dir: &Path, manifest: &Manifest, out: Option<PathBuf>) -> Result<Path
     let manifest_text = built.to_toml();
     let readme = crate::build::read_readme(dir)?;
     let data_dir = dir.join("data");
-    let archive = pack_python(&manifest_text, &sources, readme.as_deref(), data_dir.is_dir().then_some(data_dir.as_path()))?;
+    let archive =
+        pack_python(&manifest_text, &sources, readme.as_deref(), data_dir.is_dir().then_some(data_dir.as_path()))?;
     let package = Package::from_bytes(&archive)?;
     let out = match out {
         Some(out) if out.is_dir() => out.join(envhub_client::resolve::package_file_name(manifest)),
@@ -70,7 +78,7 @@ fn collect_sources(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>)
             if !SKIPPED_DIRS.contains(&name.as_str()) {
                 collect_sources(root, &path, out)?;
             }
-        } else if kind.is_file() && name.ends_with(".py") {
+        } else if kind.is_file() && name.ends_with(".py") && !is_test_file(&name) {
             let rel = path.strip_prefix(root).context("a source outside the environment")?;
             let rel = rel.to_string_lossy().replace('\\', "/");
             let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -112,4 +120,19 @@ fn vendor_wheel(dir: &Path, rel: &str, sha256: &str, sources: &mut BTreeMap<Stri
         sources.insert(name, content);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tests_stay_out_of_packages() {
+        for name in ["test_env.py", "env_test.py", "conftest.py"] {
+            assert!(is_test_file(name), "{name}");
+        }
+        for name in ["env.py", "testing.py", "contest.py", "attest.py"] {
+            assert!(!is_test_file(name), "{name}");
+        }
+    }
 }

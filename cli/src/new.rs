@@ -1,5 +1,5 @@
-//! `envhub new`: scaffold an environment crate that builds and passes
-//! `envhub test` untouched.
+//! `envhub new`: scaffold an environment (a Rust crate, or with `--python`
+//! a Python one) that builds and passes `envhub test` untouched.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,10 @@ pub struct Args {
     /// Create the crate here instead of ./name.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Write the environment in Python (env.py, run on envhub's pinned
+    /// CPython) instead of Rust.
+    #[arg(long)]
+    pub python: bool,
     /// Path of the envhub-sdk crate to depend on (default: the one this
     /// envhub was built from; or set ENVHUB_SDK_PATH).
     #[arg(long, env = "ENVHUB_SDK_PATH")]
@@ -142,12 +146,131 @@ Inline task: `{"word": "..."}`. Reward: `correct` (1 when the answer is the reve
     envhub build && envhub test
 "#;
 
+const ENV_PY: &str = r#""""{{name}}: reverse a word. A single-turn environment: one prompt, one scored answer.
+
+Runs in envhub's sandbox on its pinned CPython: the standard library is here,
+the network, subprocesses and the clock are not, and `rng` is the only source
+of randomness a task may use (the same stream on every machine).
+"""
+
+from typing import Any, ClassVar
+
+import envhub
+
+WORDS = ["envhub", "sandbox", "reward", "policy", "verifier", "rollout", "gradient", "token"]
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+class Reverse(envhub.SingleTurn):
+    name = "{{name}}"
+    version = "0.1.0"
+    description = "Reverse a word"
+    # `test` is a fixed list; `train` is generated for any index.
+    splits: ClassVar[dict[str, int | None]] = {"test": len(WORDS), "train": None}
+    components: ClassVar[dict[str, float]] = {"correct": 1.0}
+
+    def task(self, split: str, index: int, rng: envhub.Rng) -> dict[str, Any]:
+        if split == "test":
+            return {"word": WORDS[index % len(WORDS)]}
+        return {"word": "".join(rng.choice(LETTERS) for _ in range(rng.randint(3, 8)))}
+
+    def inline_task(self, task: Any) -> dict[str, Any]:
+        # The inline task schema: {"word": "..."}.
+        if not isinstance(task, dict) or not isinstance(task.get("word"), str) or not task["word"]:
+            raise envhub.EnvError.invalid_task('an inline task is {"word": "<a non-empty string>"}')
+        return {"word": task["word"]}
+
+    def prompt(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"role": "system", "content": "Reply with the reversed word only."},
+            {"role": "user", "content": "Reverse the word: " + task["word"]},
+        ]
+
+    def score(self, task: dict[str, Any], completion: str) -> tuple[dict[str, float], dict[str, Any]]:
+        correct = completion.strip() == task["word"][::-1]
+        return {"correct": 1.0 if correct else 0.0}, {"length": len(completion)}
+
+    def reference(self, task: dict[str, Any]) -> str:
+        return str(task["word"][::-1])
+"#;
+
+const TEST_PY: &str = r#""""Tests of {{name}} as trainers run it: the built package in envhub's
+sandbox, through the `envhub` Python package (`pip install envhub`).
+
+    envhub build && python -m pytest
+"""
+
+from pathlib import Path
+
+import envhub
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def env() -> envhub.Env:
+    return envhub.load(str(HERE))
+
+
+def test_the_reversed_word_scores_one_and_anything_else_zero(env: envhub.Env) -> None:
+    assert env.score({"word": "envhub"}, "buhvne").reward == 1.0
+    assert env.score({"word": "envhub"}, "envhub").reward == 0.0
+
+
+def test_an_episode_of_the_test_split(env: envhub.Env) -> None:
+    episode = env.reset(split="test", index=0)
+    assert episode.messages[-1]["content"] == "Reverse the word: envhub"
+    result = episode.step("buhvne")
+    assert result.done and result.reward == 1.0
+
+
+def test_train_tasks_are_the_same_on_every_reset(env: envhub.Env) -> None:
+    first = env.reset(split="train", index=7).messages
+    assert env.reset(split="train", index=7).messages == first
+"#;
+
+const ENVHUB_TOML_PY: &str = r#"[package]
+name = "{{name}}"
+version = "0.1.0"
+description = "Reverse a word"
+license = "Apache-2.0"
+# env.py runs on envhub's pinned CPython 3.11 (`envhub build` pins its sha256).
+runtime = "python"
+
+[limits]
+fuel = 1000000000
+memory_bytes = 134217728
+"#;
+
+const README_PY: &str = r#"# {{name}}
+
+Reverse a word. Splits: `test` (8 words), `train` (generated).
+
+Inline task: `{"word": "..."}`. Reward: `correct` (1 when the answer is the reversed word).
+
+    envhub build && envhub test      # self-test in the sandbox
+    python -m pytest                 # test_env.py, with `pip install envhub`
+"#;
+
 fn render(template: &str, vars: &[(&str, &str)]) -> String {
     vars.iter().fold(template.to_owned(), |t, (k, v)| t.replace(&format!("{{{{{k}}}}}"), v))
 }
 
 fn default_sdk() -> Option<PathBuf> {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk").canonicalize().ok()
+}
+
+/// Writes each rendered template (paths relative to `dir`) and a .gitignore.
+fn write_files(dir: &Path, files: &[(&str, &str)], vars: &[(&str, &str)], gitignore: &str) -> Result<()> {
+    for (file, template) in files {
+        let path = dir.join(file);
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::write(&path, render(template, vars)).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let path = dir.join(".gitignore");
+    std::fs::write(&path, gitignore).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs `envhub new`.
@@ -158,6 +281,15 @@ pub fn run(args: Args) -> Result<()> {
     if dir.exists() {
         bail!("{} already exists; choose another name or --dir", dir.display());
     }
+    if args.python {
+        let vars = [("name", full.as_str())];
+        let files =
+            [("envhub.toml", ENVHUB_TOML_PY), ("README.md", README_PY), ("env.py", ENV_PY), ("test_env.py", TEST_PY)];
+        write_files(&dir, &files, &vars, "/target\n__pycache__/\n")?;
+        println!("created {full} (Python) in {}", dir.display());
+        println!("next: cd {} && envhub build && envhub test", dir.display());
+        return Ok(());
+    }
     let sdk = match args.sdk.or_else(default_sdk) {
         Some(sdk) if sdk.join("Cargo.toml").is_file() => sdk.canonicalize()?,
         _ => bail!("cannot find the envhub-sdk crate; pass --sdk PATH (or set ENVHUB_SDK_PATH)"),
@@ -165,14 +297,9 @@ pub fn run(args: Args) -> Result<()> {
     let crate_name = name.name().replace('_', "-");
     let sdk_text = sdk.to_string_lossy();
     let vars = [("name", full.as_str()), ("crate", crate_name.as_str()), ("sdk", sdk_text.as_ref())];
-    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
-    for (file, template) in
-        [("Cargo.toml", CARGO_TOML), ("envhub.toml", ENVHUB_TOML), ("README.md", README), ("src/main.rs", MAIN_RS)]
-    {
-        let path = dir.join(file);
-        std::fs::write(&path, render(template, &vars)).with_context(|| format!("writing {}", path.display()))?;
-    }
-    std::fs::write(dir.join(".gitignore"), "/target\n")?;
+    let files =
+        [("Cargo.toml", CARGO_TOML), ("envhub.toml", ENVHUB_TOML), ("README.md", README), ("src/main.rs", MAIN_RS)];
+    write_files(&dir, &files, &vars, "/target\n")?;
     println!("created {full} in {}", dir.display());
     println!("next: cd {} && envhub build && envhub test", dir.display());
     Ok(())

@@ -106,6 +106,12 @@ pub fn run(args: Args) -> Result<()> {
         };
         let result = score_one(&loaded.module, task, completion, &config);
         writeln!(out, "{result}")?;
+        out.flush()?;
+        // The answer stays on stdout for scripts; the command still fails.
+        if let Some(error) = result.get("error") {
+            let kind = error["kind"].as_str().unwrap_or("error");
+            bail!("{kind}: {}", error["message"].as_str().unwrap_or_default());
+        }
         return Ok(());
     };
 

@@ -190,3 +190,44 @@ fn new_then_build_then_test_passes_untouched() {
     let again = envhub(home.path(), dir.path(), &["new", "demo"]);
     assert!(!again.status.success() && stderr(&again).contains("already exists"));
 }
+
+#[test]
+fn new_python_then_build_then_test_passes_untouched() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let out = envhub(home.path(), dir.path(), &["new", "--python", "alice/pydemo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env_dir = dir.path().join("pydemo");
+    for file in ["envhub.toml", "env.py", "test_env.py", "README.md"] {
+        assert!(env_dir.join(file).is_file(), "{file} scaffolded");
+    }
+    let built = envhub(home.path(), &env_dir, &["build"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    assert!(stdout(&built).contains("built alice/pydemo@0.1.0"), "{}", stdout(&built));
+    let tested = envhub(home.path(), &env_dir, &["test"]);
+    assert!(tested.status.success(), "{}{}", stdout(&tested), stderr(&tested));
+    assert!(stdout(&tested).contains("all environments passed"), "{}", stdout(&tested));
+
+    // Inline tasks reach the environment's own check.
+    let scored = envhub(home.path(), &env_dir, &["score", ".", "--task", r#"{"word": "abc"}"#, "--completion", "cba"]);
+    assert!(scored.status.success(), "{}", stderr(&scored));
+    let line: Value = serde_json::from_str(stdout(&scored).trim()).expect("json");
+    assert_eq!(line["reward"]["total"], json!(1.0), "{line}");
+    let refused = envhub(home.path(), &env_dir, &["score", ".", "--task", r#"{"word": 3}"#, "--completion", "x"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("invalid_task") || stderr(&refused).contains("non-empty string"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Editing the environment and rebuilding changes the package.
+    let digest = |o: &Output| stdout(o).split("sha256:").nth(1).map(|d| d.trim().trim_end_matches(')').to_owned());
+    let env_py = std::fs::read_to_string(env_dir.join("env.py")).expect("env.py");
+    std::fs::write(env_dir.join("env.py"), env_py.replace("\"token\"]", "\"token\", \"trainer\"]")).expect("edit");
+    let rebuilt = envhub(home.path(), &env_dir, &["build"]);
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    assert_ne!(digest(&built), digest(&rebuilt), "{} / {}", stdout(&built), stdout(&rebuilt));
+    let again = envhub(home.path(), dir.path(), &["new", "--python", "alice/pydemo"]);
+    assert!(!again.status.success() && stderr(&again).contains("already exists"));
+}

@@ -53,7 +53,8 @@ class HubError(EnvhubError):
 
 
 class BadArgumentError(EnvhubError, ValueError):
-    """An argument from the caller is malformed (not the environment's doing)."""
+    """An argument from the caller is malformed, or the environment refused it
+    (``kind`` ``"bad_request"``: a reset config it does not take)."""
 
     kind = "bad_argument"
 

@@ -24,6 +24,8 @@ fn env_error_class(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidTask | ErrorKind::UnknownSplit | ErrorKind::IndexOutOfRange => "BadTaskError",
         ErrorKind::InvalidAction | ErrorKind::InvalidState | ErrorKind::EpisodeOver => "BadActionError",
+        // A request the environment refused, e.g. a reset config it does not take.
+        ErrorKind::BadRequest => "BadArgumentError",
         _ => "GuestError",
     }
 }

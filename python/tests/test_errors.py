@@ -61,7 +61,8 @@ def test_bad_tasks_and_actions_are_value_errors() -> None:
 
 
 def test_the_message_is_the_clis(tmp_path: Path) -> None:
-    proc = cli("score", "math", "--task", '{"question": "x"}', "--completion", "1")
+    proc = cli("score", "math", "--task", '{"question": "x"}', "--completion", "1", check=False)
+    assert proc.returncode == 1, "a refused task fails the command"
     line = proc.stdout.strip()
     with pytest.raises(envhub.BadTaskError) as err:
         envhub.load("math").score({"question": "x"}, "1")

@@ -262,7 +262,7 @@ impl Resolver {
     fn dirs_text(&self) -> String {
         let dirs = self.package_dirs();
         if dirs.is_empty() {
-            return "no first-party package directories (set ENVHUB_PACKAGES)".into();
+            return "the first-party package directories (none: set ENVHUB_PACKAGES)".into();
         }
         dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
     }
