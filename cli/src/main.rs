@@ -27,6 +27,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Trust this CA certificate (PEM) for HTTPS hubs, besides the
+    /// platform's (e.g. a private hub's self-signed certificate).
+    #[arg(long, global = true, env = "ENVHUB_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -65,6 +69,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(ca) = cli.ca_cert {
+        envhub_client::hub::use_ca_cert(ca);
+    }
     let result = match cli.command {
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args).map(|_| ()),

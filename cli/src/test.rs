@@ -23,7 +23,7 @@ pub struct Args {
 /// Runs `envhub test`.
 pub fn run(args: Args) -> Result<()> {
     let sandbox = crate::home::sandbox()?;
-    let options = SelfTestOptions { tasks_per_split: args.tasks, seed: args.seed };
+    let options = SelfTestOptions { tasks_per_split: args.tasks, seed: args.seed, ..SelfTestOptions::default() };
     let mut failed = Vec::new();
     for env in &args.envs {
         let loaded = crate::home::load(&sandbox, env)?;

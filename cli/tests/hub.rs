@@ -27,11 +27,7 @@ fn math_version(dir: &Path, version: &str) -> PathBuf {
     let mut manifest = package.manifest.clone();
     manifest.package.version = version.parse().expect("version");
     let data = dir.join(format!("data-{version}"));
-    for (path, bytes) in &package.data {
-        let p = data.join(path);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, bytes).expect("write");
-    }
+    envhub_sandbox::package::unpack_data(&package, &data).expect("unpack the data");
     let bytes = pack(&manifest.to_toml(), &package.module, package.readme.as_deref(), Some(&data)).expect("pack");
     let path = dir.join(format!("math-{version}.envpkg"));
     std::fs::write(&path, bytes).expect("write package");

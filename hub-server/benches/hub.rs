@@ -31,9 +31,7 @@ fn padded(version: &str, size: usize, seed: u64) -> Vec<u8> {
     manifest.package.name = "bench/padded".parse().expect("name");
     manifest.package.version = version.parse().expect("version");
     let dir = tempfile::tempdir().expect("tempdir");
-    for (path, bytes) in &base.data {
-        std::fs::write(dir.path().join(path), bytes).expect("data");
-    }
+    envhub_sandbox::package::unpack_data(&base, dir.path()).expect("unpack the data");
     let pad = size.saturating_sub(base.size as usize);
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let noise: Vec<u8> = (0..pad)

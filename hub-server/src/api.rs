@@ -2,24 +2,21 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use envhub_sandbox::package::{Package, PackageName};
-use futures_util::StreamExt;
+use envhub_sandbox::package::PackageName;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::auth::{Authed, Scope, authenticate, new_token};
-use crate::check::CheckError;
 use crate::error::ApiError;
-use crate::store::{NewVersion, PackageRecord, VersionRecord, now};
+use crate::store::{PackageRecord, PackageSummary, VersionRecord, now};
 
 type Shared = State<Arc<AppState>>;
 type ApiResult<T> = Result<T, ApiError>;
@@ -27,7 +24,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// The API routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/api/v1/packages", post(publish))
+        .route("/api/v1/packages", post(crate::publish::publish))
         .route("/api/v1/packages/{owner}/{name}", get(index))
         .route("/api/v1/packages/{owner}/{name}/{version}/yank", put(yank).delete(unyank))
         .route("/api/v1/packages/{owner}/{name}/owners", get(list_owners).put(add_owners).delete(remove_owners))
@@ -38,15 +35,18 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/me", get(me))
 }
 
-/// On a hub without public reads: every `GET` but `/api/v1/me` needs a token
-/// with the `read` scope; a package's index and page also need a name
-/// pattern covering the package.
+/// On a hub without public reads: every read (`GET` and `HEAD`) but
+/// `/api/v1/me` needs a token with the `read` scope; a package's index and
+/// page, and a blob (by the package that holds it), also need a name
+/// pattern covering the package. Search results and the package list are
+/// filtered by the same patterns ([`read_patterns`]).
 pub async fn require_read(
     State(state): Shared,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if state.config.public_read || request.method() != axum::http::Method::GET || request.uri().path() == "/api/v1/me" {
+    let read = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    if state.config.public_read || !read || request.uri().path() == "/api/v1/me" {
         return next.run(request).await;
     }
     let token = match authenticate(&*state.storage, request.headers()).await {
@@ -54,10 +54,17 @@ pub async fn require_read(
         Err(e) => return e.into_response(),
     };
     let path = request.uri().path();
-    let package = path.strip_prefix("/api/v1/packages/").or_else(|| path.strip_prefix("/packages/")).and_then(|rest| {
-        let mut parts = rest.split('/');
-        Some(format!("{}/{}", parts.next()?, parts.next()?))
-    });
+    let package = match path.strip_prefix("/api/v1/blobs/sha256/") {
+        Some(hex) => match state.storage.package_of_digest(&format!("sha256:{hex}")).await {
+            Ok(Some(name)) => Some(name),
+            Ok(None) => return ApiError::not_found(format!("no blob sha256:{hex}")).into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => path.strip_prefix("/api/v1/packages/").or_else(|| path.strip_prefix("/packages/")).and_then(|rest| {
+            let mut parts = rest.split('/');
+            Some(format!("{}/{}", parts.next()?, parts.next()?))
+        }),
+    };
     let allowed = match package {
         Some(name) => token.require(Scope::Read, &name),
         None => token.require_scope(Scope::Read),
@@ -66,6 +73,24 @@ pub async fn require_read(
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The name patterns a reader may see on a hub without public reads
+/// (`None`: everything, on a public hub).
+pub async fn read_patterns(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Vec<String>>> {
+    if state.config.public_read {
+        return Ok(None);
+    }
+    let Authed(record) = authenticate(&*state.storage, headers).await?;
+    Ok(Some(record.patterns))
+}
+
+/// `hits` without the packages `patterns` do not cover.
+pub fn visible(mut hits: Vec<PackageSummary>, patterns: Option<&[String]>) -> Vec<PackageSummary> {
+    if let Some(patterns) = patterns {
+        hits.retain(|h| patterns.iter().any(|p| crate::auth::pattern_matches(p, &h.name)));
+    }
+    hits
 }
 
 /// A JSON body, or a 400 in the API's error format naming what was wrong.
@@ -119,157 +144,14 @@ async fn existing(state: &AppState, name: &PackageName) -> ApiResult<PackageReco
     state.storage.package(&name.to_string()).await?.ok_or_else(|| ApiError::not_found(format!("no package {name}")))
 }
 
-/// `POST /api/v1/packages`: the body is the archive.
-async fn publish(State(state): Shared, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let limit = state.config.max_package_bytes;
-    let token = match authenticate(&*state.storage, &headers).await {
-        Ok(token) => token,
-        Err(e) => {
-            // Read the upload (discarding it) so that the client, still
-            // sending, gets this answer rather than a reset connection.
-            drain(body, limit).await;
-            return Err(e);
-        }
-    };
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the package is larger than this hub's limit of {limit} bytes"),
-        )
-    };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let expected = match headers.get(DIGEST_HEADER).map(|v| parse_digest(v.to_str().unwrap_or(""))) {
-        None => None,
-        Some(Ok(hex)) => Some(hex),
-        Some(Err(e)) => {
-            drain(body, limit).await;
-            return Err(e);
-        }
-    };
-
-    // Hash the stream as it arrives.
-    let mut hasher = Sha256::new();
-    let mut archive = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("upload_failed", format!("the upload broke off: {e}")))?;
-        if (archive.len() + chunk.len()) as u64 > limit {
-            drain_stream(&mut stream, limit).await;
-            return Err(too_large());
-        }
-        hasher.update(&chunk);
-        archive.extend_from_slice(&chunk);
-    }
-    let digest: [u8; 32] = hasher.finalize().into();
-    let hex = hex::encode(digest);
-    if let Some(expected) = expected
-        && expected != hex
-    {
-        return Err(ApiError::bad_request(
-            "digest_mismatch",
-            format!("the upload's digest is sha256:{hex} but {DIGEST_HEADER} says sha256:{expected}"),
-        ));
-    }
-    let archive = Bytes::from(archive);
-
-    let bytes = archive.clone();
-    let package = tokio::task::spawn_blocking(move || Package::from_bytes(&bytes))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::bad_request("invalid_package", e.to_string()))?;
-    let manifest = &package.manifest.package;
-    let name = manifest.name.to_string();
-
-    // Who may publish this?
-    let record = state.storage.package(&name).await?;
-    match &record {
-        None => token.require(Scope::PublishNew, &name)?,
-        Some(record) => {
-            token.require(Scope::PublishUpdate, &name)?;
-            token.require_owner(&name, &record.owners)?;
-            let key = crate::store::version_key(&manifest.version);
-            if record
-                .versions
-                .iter()
-                .any(|v| semver::Version::parse(&v.version).is_ok_and(|sv| crate::store::version_key(&sv) == key))
-            {
-                return Err(ApiError::conflict(
-                    "version_exists",
-                    format!("{name} {} is already published; published versions are immutable", manifest.version),
-                ));
-            }
-        }
-    }
-
-    // Load and self-test in the sandbox.
-    let (sandbox, data_root, tasks) =
-        (state.sandbox.clone(), state.config.work_dir.join("check-data"), state.config.self_test_tasks);
-    let (package, checked) = tokio::task::spawn_blocking(move || {
-        let result = crate::check::run(&sandbox, &package, &data_root, tasks);
-        (package, result)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let self_test = checked.map_err(|e| match e {
-        CheckError::Load(_) => ApiError::bad_request("invalid_module", e.to_string()),
-        CheckError::Info(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "self_test_failed", e.to_string()),
-        CheckError::Failed { ref report, .. } => {
-            let report = report.clone();
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "self_test_failed", e.to_string()).with_detail(report)
-        }
-    })?;
-
-    // Blob first (durable), then the rows in one transaction.
-    state.storage.put_blob(&hex, archive).await?;
-    let manifest = &package.manifest.package;
-    let new = NewVersion {
-        name: name.clone(),
-        version: manifest.version.clone(),
-        digest: format!("sha256:{hex}"),
-        size: package.size,
-        description: manifest.description.clone(),
-        license: manifest.license.clone(),
-        readme: package.readme.clone(),
-        self_test: self_test.clone(),
-    };
-    state.storage.publish(&new, token.login(), token.admin()).await?;
-    let body = json!({
-        "name": name,
-        "version": manifest.version.to_string(),
-        "digest": new.digest,
-        "size": package.size,
-        "self_test": self_test,
-        "download": blob_path(&new.digest),
-    });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// Reads and discards up to `limit` bytes of a request body.
-async fn drain(body: Body, limit: u64) {
-    drain_stream(&mut body.into_data_stream(), limit).await;
-}
-
-/// Reads and discards up to `limit` more bytes of a body stream.
-async fn drain_stream(stream: &mut axum::body::BodyDataStream, limit: u64) {
-    let mut seen = 0u64;
-    while let Some(Ok(chunk)) = stream.next().await {
-        seen += chunk.len() as u64;
-        if seen > limit {
-            break;
-        }
-    }
-}
-
-fn parse_digest(s: &str) -> ApiResult<String> {
+/// The hex of a `sha256:<64 hex>` digest, lowercased.
+pub(crate) fn parse_digest(s: &str) -> ApiResult<String> {
     let hex = s.trim().strip_prefix("sha256:").unwrap_or("");
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(hex.to_ascii_lowercase())
     } else {
-        Err(ApiError::bad_request("invalid_digest", format!("`{s}` is not `sha256:` and 64 hex digits")))
+        let shown: String = s.chars().take(80).collect();
+        Err(ApiError::bad_request("invalid_digest", format!("`{shown}` is not `sha256:` and 64 hex digits")))
     }
 }
 
@@ -413,14 +295,31 @@ struct SearchQuery {
     #[serde(default)]
     q: String,
     limit: Option<i64>,
+    offset: Option<i64>,
 }
 
-/// `GET /api/v1/search?q=`.
-async fn search(State(state): Shared, query: Result<Query<SearchQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+/// `GET /api/v1/search?q=&limit=&offset=`: packages by name, sorted, at most
+/// [`MAX_SEARCH_LIMIT`] a page.
+async fn search(
+    State(state): Shared,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let hits = state.storage.search(query.q.trim(), query.limit.unwrap_or(50).clamp(1, 500)).await?;
-    Ok(Json(json!({ "packages": hits })))
+    if query.q.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::bad_request("invalid_query", format!("a query has at most {MAX_QUERY_BYTES} bytes")));
+    }
+    let patterns = read_patterns(&state, &headers).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_SEARCH_LIMIT);
+    let offset = query.offset.unwrap_or(0).max(0);
+    let hits = state.storage.search(query.q.trim(), limit, offset).await?;
+    Ok(Json(json!({ "packages": visible(hits, patterns.as_deref()), "limit": limit, "offset": offset })))
 }
+
+/// Most search results one request gets.
+pub const MAX_SEARCH_LIMIT: i64 = 200;
+/// Most bytes of a search query.
+pub const MAX_QUERY_BYTES: usize = 200;
 
 /// The body of `POST /api/v1/tokens`.
 #[derive(Deserialize)]
@@ -471,12 +370,18 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(json!({ "token": secret, "record": record }))).into_response())
 }
 
-/// `DELETE /api/v1/tokens/{id}`: revokes a token (admins: any; others: their own login's).
+/// `DELETE /api/v1/tokens/{id}`: revokes a token. Admins revoke any; a
+/// token may revoke itself, and the other tokens of its login only with the
+/// `revoke-tokens` scope (so a read-only token cannot revoke its owner's
+/// publishing token).
 async fn revoke_token(State(state): Shared, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let token = authenticate(&*state.storage, &headers).await?;
     let target = state.storage.token_by_id(&id).await?.ok_or_else(|| ApiError::not_found(format!("no token {id}")))?;
-    if !token.admin() && target.login != token.login() {
-        return Err(ApiError::forbidden("not_admin", format!("token {id} belongs to another login")));
+    if !token.admin() && target.id != token.0.id {
+        if target.login != token.login() {
+            return Err(ApiError::forbidden("not_admin", format!("token {id} belongs to another login")));
+        }
+        token.require_scope(Scope::RevokeTokens)?;
     }
     state.storage.revoke_token(&id).await?;
     Ok(Json(json!({ "revoked": id })))

@@ -23,12 +23,14 @@ pub enum Scope {
     Yank,
     /// Add and remove owners.
     ChangeOwners,
+    /// Revoke the other tokens of the token's login.
+    RevokeTokens,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] =
-        [Scope::Read, Scope::PublishNew, Scope::PublishUpdate, Scope::Yank, Scope::ChangeOwners];
+    pub const ALL: [Scope; 6] =
+        [Scope::Read, Scope::PublishNew, Scope::PublishUpdate, Scope::Yank, Scope::ChangeOwners, Scope::RevokeTokens];
 
     /// The scope's name in tokens and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Scope {
             Scope::PublishUpdate => "publish-update",
             Scope::Yank => "yank",
             Scope::ChangeOwners => "change-owners",
+            Scope::RevokeTokens => "revoke-tokens",
         }
     }
 }
@@ -160,6 +163,21 @@ impl Authed {
             "missing_scope",
             format!("this token lacks the `{scope}` scope (it has: {})", self.0.scopes.join(", ")),
         ))
+    }
+
+    /// Requires a scope that allows publishing something (`publish-new` or
+    /// `publish-update`): checked before an upload is read, the package's
+    /// name (which says which scope it needs) only after.
+    pub fn require_publish(&self) -> Result<(), ApiError> {
+        self.require_scope(Scope::PublishNew).or_else(|_| self.require_scope(Scope::PublishUpdate)).map_err(|_| {
+            ApiError::forbidden(
+                "missing_scope",
+                format!(
+                    "this token cannot publish: it needs the `publish-new` or `publish-update` scope (it has: {})",
+                    self.0.scopes.join(", ")
+                ),
+            )
+        })
     }
 
     /// Requires the token's login to own a package (admins own everything).

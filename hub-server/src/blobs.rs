@@ -3,8 +3,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use axum::body::Bytes;
 use futures_util::StreamExt;
 
 use crate::error::StoreError;
@@ -19,11 +19,11 @@ pub enum BlobBackend {
 }
 
 impl BlobBackend {
-    /// Stores `bytes` under `hex`, durably.
-    pub async fn put(&self, hex: &str, bytes: Bytes) -> Result<(), StoreError> {
+    /// Stores the file at `from` under `hex`, durably, reading it in a stream.
+    pub async fn put(&self, hex: &str, from: &Path) -> Result<(), StoreError> {
         match self {
-            BlobBackend::Files(f) => f.put(hex, bytes).await,
-            BlobBackend::S3(s) => s.put(hex, bytes).await,
+            BlobBackend::Files(f) => f.put(hex, from).await,
+            BlobBackend::S3(s) => s.put(hex, from).await,
         }
     }
 
@@ -55,10 +55,11 @@ impl FileBlobs {
         self.root.join("sha256").join(&hex[..2.min(hex.len())]).join(hex)
     }
 
-    async fn put(&self, hex: &str, bytes: Bytes) -> Result<(), StoreError> {
+    async fn put(&self, hex: &str, from: &Path) -> Result<(), StoreError> {
         let path = self.path(hex);
         let tmp = self.root.join("tmp").join(format!("{hex}.{}", crate::auth::random_hex(8)));
-        tokio::task::spawn_blocking(move || write_durably(&tmp, &path, &bytes))
+        let from = from.to_path_buf();
+        tokio::task::spawn_blocking(move || write_durably(&from, &tmp, &path))
             .await
             .map_err(|e| StoreError::Blob(format!("writer task failed: {e}")))?
     }
@@ -80,14 +81,23 @@ fn blob_io(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Blob(format!("{}: {e}", path.display()))
 }
 
-fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Copies `from` to `tmp`, syncs it, renames it to `path` and syncs the
+/// directory: `path` appears whole or not at all, even after a crash.
+fn write_durably(from: &Path, tmp: &Path, path: &Path) -> Result<(), StoreError> {
     let dir = path.parent().ok_or_else(|| StoreError::Blob(format!("{} has no parent", path.display())))?;
     std::fs::create_dir_all(dir).map_err(|e| blob_io(dir, e))?;
-    let mut file = std::fs::File::create(tmp).map_err(|e| blob_io(tmp, e))?;
-    file.write_all(bytes).map_err(|e| blob_io(tmp, e))?;
-    file.sync_all().map_err(|e| blob_io(tmp, e))?;
-    drop(file);
-    std::fs::rename(tmp, path).map_err(|e| blob_io(path, e))?;
+    let result = (|| {
+        let mut src = std::fs::File::open(from).map_err(|e| blob_io(from, e))?;
+        let mut file = std::fs::File::create_new(tmp).map_err(|e| blob_io(tmp, e))?;
+        std::io::copy(&mut src, &mut file).map_err(|e| blob_io(tmp, e))?;
+        file.flush().map_err(|e| blob_io(tmp, e))?;
+        file.sync_all().map_err(|e| blob_io(tmp, e))?;
+        std::fs::rename(tmp, path).map_err(|e| blob_io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result?;
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| blob_io(dir, e))
 }
 
@@ -104,14 +114,14 @@ impl BlobBackend {
             .with_virtual_hosted_style_request(false)
             .build()
             .map_err(|e| crate::HubError::Config(format!("S3 at {}: {e}", config.endpoint)))?;
-        Ok(BlobBackend::S3(S3Blobs { store: Box::new(store), prefix: config.prefix.trim_matches('/').to_owned() }))
+        Ok(BlobBackend::S3(S3Blobs { store: Arc::new(store), prefix: config.prefix.trim_matches('/').to_owned() }))
     }
 }
 
 /// Content-addressed objects in an S3-compatible bucket: `PREFIX/sha256/<hex>`.
 /// A PUT is atomic: the object appears whole or not at all.
 pub struct S3Blobs {
-    store: Box<dyn object_store::ObjectStore>,
+    store: Arc<dyn object_store::ObjectStore>,
     prefix: String,
 }
 
@@ -124,12 +134,18 @@ impl S3Blobs {
         }
     }
 
-    async fn put(&self, hex: &str, bytes: Bytes) -> Result<(), StoreError> {
-        self.store
-            .put(&self.key(hex), object_store::PutPayload::from_bytes(bytes))
-            .await
-            .map_err(|e| StoreError::Blob(format!("S3 put {hex}: {e}")))?;
-        Ok(())
+    /// Uploads in parts of a few MiB (one PUT when small), so memory holds a
+    /// part, not the package; the object appears only once complete.
+    async fn put(&self, hex: &str, from: &Path) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+        let err = |e: &dyn std::fmt::Display| StoreError::Blob(format!("S3 put {hex}: {e}"));
+        let mut file = tokio::fs::File::open(from).await.map_err(|e| blob_io(from, e))?;
+        let mut writer = object_store::buffered::BufWriter::new(self.store.clone(), self.key(hex));
+        if let Err(e) = tokio::io::copy(&mut file, &mut writer).await {
+            let _ = writer.abort().await;
+            return Err(err(&e));
+        }
+        writer.shutdown().await.map_err(|e| err(&e))
     }
 
     async fn get(&self, hex: &str) -> Result<Option<Blob>, StoreError> {

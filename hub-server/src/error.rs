@@ -67,12 +67,14 @@ pub struct ApiError {
     pub message: String,
     /// Extra structured detail (e.g. a failed self-test report).
     pub detail: Option<serde_json::Value>,
+    /// Seconds after which the client may try again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with no detail.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), detail: None }
+        ApiError { status, code, message: message.into(), detail: None, retry_after: None }
     }
 
     /// 400 Bad Request.
@@ -105,6 +107,22 @@ impl ApiError {
         self.detail = Some(detail);
         self
     }
+
+    /// 413 Payload Too Large.
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
+    /// 429 Too Many Requests, or 503 when the hub as a whole is busy: try
+    /// again after `seconds`.
+    pub fn retry_later(status: StatusCode, code: &'static str, message: impl Into<String>, seconds: u64) -> ApiError {
+        ApiError { retry_after: Some(seconds), ..ApiError::new(status, code, message) }
+    }
+
+    /// 500 Internal Server Error.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -125,6 +143,10 @@ impl IntoResponse for ApiError {
         if let Some(detail) = self.detail {
             error["detail"] = detail;
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

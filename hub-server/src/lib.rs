@@ -19,6 +19,7 @@ pub mod auth;
 pub mod blobs;
 pub mod check;
 pub mod error;
+pub mod publish;
 pub mod store;
 pub mod web;
 
@@ -88,7 +89,28 @@ pub struct HubConfig {
     /// false, every read needs a token with the `read` scope, and reads of a
     /// package's index also need a name pattern covering it.
     pub public_read: bool,
+    /// Uploads received and self-tested at once; more wait, then get 503.
+    pub max_concurrent_publishes: usize,
+    /// Instructions one upload's whole self-test may run.
+    pub self_test_fuel: u64,
+    /// Wall-clock seconds one upload's whole self-test may take.
+    pub self_test_seconds: u64,
+    /// Serve HTTPS with this certificate and key (else plain HTTP).
+    pub tls: Option<TlsFiles>,
 }
+
+/// A TLS certificate chain and its private key, as PEM files.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// How long a connection may take to send a request's headers before it
+/// is closed (a client that trickles them in holds a connection for free).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl HubConfig {
     /// The embedded configuration: everything under `dir`.
@@ -100,6 +122,22 @@ impl HubConfig {
             self_test_tasks: 3,
             module_cache_dir: None,
             public_read: true,
+            max_concurrent_publishes: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            self_test_fuel: 100_000_000_000,
+            self_test_seconds: 120,
+            tls: None,
+        }
+    }
+
+    /// What the publish-time check tests and may spend.
+    pub fn self_test(&self) -> check::CheckConfig {
+        check::CheckConfig {
+            tasks_per_split: self.self_test_tasks,
+            max_tasks: 1000,
+            budget: envhub_sandbox::selftest::Budget {
+                fuel: self.self_test_fuel,
+                wall: std::time::Duration::from_secs(self.self_test_seconds),
+            },
         }
     }
 }
@@ -112,6 +150,8 @@ pub struct AppState {
     pub sandbox: Sandbox,
     /// The configuration.
     pub config: HubConfig,
+    /// One permit per upload being received and checked.
+    pub publish_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A hub ready to serve.
@@ -144,6 +184,9 @@ impl Hub {
     /// Opens storage, starts the sandbox, and on a hub with no tokens yet
     /// creates an admin token, written to `work_dir/admin-token` (mode 0600).
     pub async fn open(config: HubConfig) -> Result<Hub, HubError> {
+        if let Some(tls) = &config.tls {
+            tls_config(tls)?;
+        }
         let storage = open_storage(&config.storage).await?;
         let work = &config.work_dir;
         std::fs::create_dir_all(work)
@@ -161,7 +204,9 @@ impl Hub {
             write_secret_file(&work.join(ADMIN_TOKEN_FILE), &secret)?;
             admin_token = Some(secret);
         }
-        Ok(Hub { state: Arc::new(AppState { storage, sandbox, config }), admin_token })
+        protect_secret_file(&work.join(ADMIN_TOKEN_FILE))?;
+        let publish_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_publishes.max(1)));
+        Ok(Hub { state: Arc::new(AppState { storage, sandbox, config, publish_slots }), admin_token })
     }
 
     /// The admin token, when this start created it.
@@ -183,11 +228,60 @@ impl Hub {
             .with_state(self.state.clone())
     }
 
-    /// Serves on `listener` until the process ends.
+    /// Serves on `listener` until the process ends: HTTPS when the
+    /// configuration names a certificate, else HTTP. Connections that do not
+    /// send their headers within [`HEADER_READ_TIMEOUT`] are closed.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), HubError> {
-        let router = self.router();
-        axum::serve(listener, router).await.map_err(|source| HubError::Io { what: "serving".into(), source })
+        let io = |what: &str| {
+            let what = what.to_owned();
+            move |source| HubError::Io { what: what.clone(), source }
+        };
+        let listener = listener.into_std().map_err(io("the listener"))?;
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        match &self.state.config.tls {
+            Some(tls) => {
+                let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config(tls)?));
+                let mut server = axum_server::from_tcp_rustls(listener, config).map_err(io("the listener"))?;
+                limit_header_time(server.http_builder());
+                server.serve(app).await.map_err(io("serving"))
+            }
+            None => {
+                let mut server = axum_server::from_tcp(listener).map_err(io("the listener"))?;
+                limit_header_time(server.http_builder());
+                server.serve(app).await.map_err(io("serving"))
+            }
+        }
     }
+}
+
+fn limit_header_time(builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+}
+
+/// The server's TLS configuration: the certificate and key from their PEM
+/// files, rustls on ring with its safe defaults, HTTP/2 and HTTP/1.1.
+pub fn tls_config(tls: &TlsFiles) -> Result<rustls::ServerConfig, HubError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+        HubError::Config(format!("TLS: {}: {e}; give PEM files (--tls-cert, --tls-key)", what.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&tls.cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad(&tls.cert, &"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| bad(&tls.key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HubError::Config(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| HubError::Config(format!("TLS: the certificate and key do not go together: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Binds `addr`, prints where the hub listens (and a new admin token), and
@@ -204,12 +298,33 @@ pub fn serve_blocking(config: HubConfig, addr: SocketAddr) -> Result<(), HubErro
             .await
             .map_err(|source| HubError::Io { what: format!("binding {addr}"), source })?;
         let local = listener.local_addr().map_err(|source| HubError::Io { what: "local address".into(), source })?;
-        if let Some(token) = hub.new_admin_token() {
-            println!("admin token (shown once; also in {}): {token}", work.join(ADMIN_TOKEN_FILE).display());
+        // The secret stays in its file: logs are read by more people.
+        if hub.new_admin_token().is_some() {
+            println!("admin token created in {} (mode 0600)", work.join(ADMIN_TOKEN_FILE).display());
         }
-        println!("envhub hub listening on http://{local}");
+        let scheme = if hub.state.config.tls.is_some() { "https" } else { "http" };
+        println!("envhub hub listening on {scheme}://{local}");
         hub.serve(listener).await
     })
+}
+
+/// Keeps the admin token file readable by its owner only, on every start
+/// (a file copied or restored with wider permissions is narrowed).
+fn protect_secret_file(path: &Path) -> Result<(), HubError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |source| HubError::Io { what: format!("protecting {}", path.display()), source };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(())
 }
 
 fn write_secret_file(path: &Path, secret: &str) -> Result<(), HubError> {
@@ -220,6 +335,9 @@ fn write_secret_file(path: &Path, secret: &str) -> Result<(), HubError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io)?;
+    // `mode` applies to new files only: an old one is narrowed too.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io)?;
     file.write_all(secret.as_bytes()).map_err(io)?;
     file.write_all(b"\n").map_err(io)?;
     file.sync_all().map_err(io)

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use envhub_hub::{HubConfig, S3Config, StorageConfig, serve_blocking};
+use envhub_hub::{HubConfig, S3Config, StorageConfig, TlsFiles, serve_blocking};
 
 fn main() -> Result<()> {
     let mut data = PathBuf::from("envhub-hub-data");
     let mut addr: SocketAddr = "127.0.0.1:7878".parse().context("default address")?;
     let mut database_url = None;
     let mut private = false;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut s3 = S3Config {
         endpoint: String::new(),
         bucket: "envhub".into(),
@@ -33,9 +34,11 @@ fn main() -> Result<()> {
             "--s3-prefix" => s3.prefix = value()?,
             "--s3-region" => s3.region = value()?,
             "--private" => private = true,
+            "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
+            "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!(
-                    "envhub-hub [--data DIR] [--addr HOST:PORT] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
+                    "envhub-hub [--data DIR] [--addr HOST:PORT] [--private] [--tls-cert PEM --tls-key PEM] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
                 );
                 return Ok(());
             }
@@ -44,6 +47,11 @@ fn main() -> Result<()> {
     }
     let mut config = HubConfig::embedded(&data);
     config.public_read = !private;
+    config.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
     if let Some(database_url) = database_url {
         if s3.endpoint.is_empty() {
             bail!("--database-url needs --s3-endpoint too (scale-out storage is PostgreSQL plus S3)");

@@ -70,9 +70,6 @@ pub struct VersionRecord {
     pub description: String,
     /// The manifest's licence.
     pub license: String,
-    /// The README card.
-    #[serde(skip)]
-    pub readme: Option<String>,
     /// The publish-time self-test report (JSON).
     pub self_test: serde_json::Value,
 }
@@ -148,8 +145,10 @@ pub fn now() -> i64 {
 /// Package metadata and blobs: everything the hub stores.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// Stores a blob under its hex sha256, durably, before it is named anywhere.
-    async fn put_blob(&self, hex: &str, bytes: Bytes) -> Result<(), StoreError>;
+    /// Stores the file at `path` as the blob with this hex sha256, durably,
+    /// before it is named anywhere. The file is read in a stream; the caller
+    /// keeps it.
+    async fn put_blob(&self, hex: &str, path: &std::path::Path) -> Result<(), StoreError>;
     /// Reads a blob, if present.
     async fn get_blob(&self, hex: &str) -> Result<Option<Blob>, StoreError>;
     /// Records a new token.
@@ -177,7 +176,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn remove_owners(&self, name: &str, logins: &[String]) -> Result<(), StoreError>;
     /// Packages whose name or description contains `query` (case-insensitive);
     /// every package for an empty query.
-    async fn search(&self, query: &str, limit: i64) -> Result<Vec<PackageSummary>, StoreError>;
+    async fn search(&self, query: &str, limit: i64, offset: i64) -> Result<Vec<PackageSummary>, StoreError>;
+    /// The package one of whose versions has this digest (`sha256:<hex>`).
+    async fn package_of_digest(&self, digest: &str) -> Result<Option<String>, StoreError>;
+    /// The README of one version.
+    async fn readme(&self, name: &str, version: &str) -> Result<Option<String>, StoreError>;
 }
 
 const SCHEMA: &[&str] = &[
@@ -267,7 +270,6 @@ fn version_from_row(row: &AnyRow) -> Result<VersionRecord, sqlx::Error> {
         published_by: row.try_get("published_by")?,
         description: row.try_get("description")?,
         license: row.try_get("license")?,
-        readme: row.try_get("readme")?,
         self_test: serde_json::from_str(&self_test).unwrap_or(serde_json::Value::Null),
     })
 }
@@ -286,8 +288,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl Storage for SqlStorage {
-    async fn put_blob(&self, hex: &str, bytes: Bytes) -> Result<(), StoreError> {
-        self.blobs.put(hex, bytes).await
+    async fn put_blob(&self, hex: &str, path: &std::path::Path) -> Result<(), StoreError> {
+        self.blobs.put(hex, path).await
     }
 
     async fn get_blob(&self, hex: &str) -> Result<Option<Blob>, StoreError> {
@@ -405,13 +407,17 @@ impl Storage for SqlStorage {
             .iter()
             .map(|r| r.try_get::<String, _>("login"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut versions = sqlx::query("SELECT * FROM versions WHERE name = $1")
-            .bind(name)
-            .fetch_all(&self.db)
-            .await?
-            .iter()
-            .map(version_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        // Not the READMEs: a page shows one ([`Storage::readme`]).
+        let mut versions = sqlx::query(
+            "SELECT version, digest, size, yanked, published_at, published_by, description, license, self_test
+             FROM versions WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(version_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
         versions.sort_by_key(|v| semver::Version::parse(&v.version).ok());
         Ok(Some(PackageRecord { name: name.to_owned(), owners, versions }))
     }
@@ -452,15 +458,21 @@ impl Storage for SqlStorage {
         Ok(())
     }
 
-    async fn search(&self, query: &str, limit: i64) -> Result<Vec<PackageSummary>, StoreError> {
+    async fn search(&self, query: &str, limit: i64, offset: i64) -> Result<Vec<PackageSummary>, StoreError> {
         let pattern =
             format!("%{}%", query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        // One page of package names first, so a query reads at most `limit`
+        // packages' versions (each package has at most MAX_VERSIONS).
         let rows = sqlx::query(
-            "SELECT name, version, yanked, description FROM versions
-             WHERE LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(description) LIKE $1 ESCAPE '\\'
+            "SELECT name, version, yanked, description FROM versions WHERE name IN (
+                 SELECT DISTINCT name FROM versions
+                 WHERE LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(description) LIKE $1 ESCAPE '\\'
+                 ORDER BY name LIMIT $2 OFFSET $3)
              ORDER BY name",
         )
         .bind(pattern)
+        .bind(limit.max(0))
+        .bind(offset.max(0))
         .fetch_all(&self.db)
         .await?;
         let mut hits: Vec<(PackageSummary, Option<semver::Version>)> = Vec::new();
@@ -483,6 +495,23 @@ impl Storage for SqlStorage {
                 hit.description = description;
             }
         }
-        Ok(hits.into_iter().take(limit.max(0) as usize).map(|(h, _)| h).collect())
+        Ok(hits.into_iter().map(|(h, _)| h).collect())
+    }
+
+    async fn package_of_digest(&self, digest: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM versions WHERE digest = $1 LIMIT 1")
+            .bind(digest)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.map(|r| r.try_get("name")).transpose()?)
+    }
+
+    async fn readme(&self, name: &str, version: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT readme FROM versions WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>("readme")).transpose()?.flatten())
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
@@ -110,9 +110,18 @@ struct PageQuery {
 }
 
 /// `GET /`: the search box and the package list.
-async fn index_page(State(state): State<Arc<AppState>>, Query(query): Query<PageQuery>) -> Response {
-    let hits = match state.storage.search(query.q.trim(), 200).await {
-        Ok(hits) => hits,
+async fn index_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let patterns = match crate::api::read_patterns(&state, &headers).await {
+        Ok(patterns) => patterns,
+        Err(e) => return e.into_response(),
+    };
+    let q: String = query.q.trim().chars().take(crate::api::MAX_QUERY_BYTES).collect();
+    let hits = match state.storage.search(&q, crate::api::MAX_SEARCH_LIMIT, 0).await {
+        Ok(hits) => crate::api::visible(hits, patterns.as_deref()),
         Err(e) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, page("error", "", &escape(&e.to_string()))).into_response();
         }
@@ -199,7 +208,11 @@ async fn package_page(State(state): State<Arc<AppState>>, Path((owner, name)): P
         );
     }
     body.push_str("</tbody></table>");
-    if let Some(readme) = shown.and_then(|v| v.readme.as_ref()) {
+    let readme = match shown {
+        Some(v) => state.storage.readme(&record.name, &v.version).await.ok().flatten(),
+        None => None,
+    };
+    if let Some(readme) = readme.as_ref() {
         let _ = write!(body, "<section class=\"card\" id=\"readme\">{}</section>", render_markdown(readme));
     }
     page(&record.name, "", &body).into_response()

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig};
 
+use crate::cache::{DiskCache, Modules, StableHasher};
 use crate::limits::HostMaxima;
 use crate::module::{EnvModule, LoadOptions};
 use crate::package::{Package, unpack_data};
@@ -28,8 +29,11 @@ pub struct SandboxConfig {
     /// Instances that may run at once (pooling allocator slots).
     pub max_concurrent_calls: u32,
     /// Where compiled modules are kept between processes; `None` keeps them
-    /// in memory only.
+    /// in memory only. It must be this user's own (see
+    /// [`crate::fs::ensure_private_dir`]); it is created if missing.
     pub cache_dir: Option<PathBuf>,
+    /// Most compiled modules kept in memory; the least recently used goes first.
+    pub max_cached_modules: usize,
     /// How often the wall-clock backstop is checked.
     pub epoch_tick: Duration,
     /// Use the pooling allocator (fast instantiation). If the OS refuses the
@@ -45,6 +49,7 @@ impl Default for SandboxConfig {
             maxima: HostMaxima::default(),
             max_concurrent_calls: 128,
             cache_dir: None,
+            max_cached_modules: 64,
             epoch_tick: Duration::from_millis(10),
             pooling: true,
             code: CodeConfig::default(),
@@ -65,7 +70,8 @@ pub(crate) struct Shared {
     pub config: SandboxConfig,
     /// Hex hash of everything that makes a compiled module valid for this engine.
     engine_key: String,
-    modules: Mutex<HashMap<[u8; 32], Module>>,
+    modules: Mutex<Modules>,
+    disk: Option<DiskCache>,
     /// The Python runtime, loaded on first use.
     python: Mutex<Option<Arc<CodeHost>>>,
     pub epoch_tick: Duration,
@@ -150,23 +156,21 @@ impl Sandbox {
                 .map_err(|e| SandboxError::Host(format!("cannot create the wasmtime engine: {e}")))?,
             Err(e) => return Err(SandboxError::Host(format!("cannot create the wasmtime engine: {e}"))),
         };
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut hasher = StableHasher::default();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = format!("{:016x}", hasher.finish());
+        let engine_key = hasher.hex()[..16].to_owned();
         let linker = capability::linker(&engine)?;
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
-        if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| SandboxError::Host(format!("cannot create module cache {}: {e}", dir.display())))?;
-        }
+        let disk = config.cache_dir.as_deref().map(DiskCache::open).transpose()?;
         Ok(Sandbox {
             shared: Arc::new(Shared {
                 engine,
                 linker,
                 epoch_tick: config.epoch_tick,
+                modules: Mutex::new(Modules::new(config.max_cached_modules)),
                 config,
                 engine_key,
-                modules: Mutex::new(HashMap::new()),
+                disk,
                 python: Mutex::new(None),
                 _ticker: ticker,
             }),
@@ -231,23 +235,16 @@ impl Sandbox {
     /// directory when it holds one for the same inputs (and it compiles),
     /// otherwise made now and stored there.
     fn python_snapshot(&self, runtime: &crate::runtime::python::Runtime) -> Result<(Module, Vec<u8>), SandboxError> {
-        let cached = self
-            .shared
-            .config
-            .cache_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("python-snapshot-{}.wasm", hex::encode(runtime.snapshot_key))));
-        if let Some(path) = &cached
-            && let Ok(wasm) = std::fs::read(path)
-        {
+        let name = format!("python-snapshot-{}.wasm", hex::encode(runtime.snapshot_key));
+        if let Some(wasm) = self.shared.disk.as_ref().and_then(|d| d.read(&name)) {
             let digest: [u8; 32] = Sha256::digest(&wasm).into();
             if let Ok(module) = self.compiled(&wasm, &digest) {
                 return Ok((module, wasm));
             }
         }
         let wasm = crate::runtime::python::make_snapshot(runtime)?;
-        if let Some(path) = &cached {
-            write_cache_file(path, &wasm);
+        if let Some(disk) = &self.shared.disk {
+            disk.write(&name, &wasm);
         }
         let digest: [u8; 32] = Sha256::digest(&wasm).into();
         Ok((self.compiled(&wasm, &digest)?, wasm))
@@ -275,8 +272,11 @@ impl Sandbox {
 
     /// Loads a package: its module under its manifest's limits and
     /// capabilities, with its data files unpacked under `data_root/<digest>`
-    /// as the guest's `/data`.
+    /// as the guest's `/data` (a directory found there is used only when it
+    /// holds exactly the package's files). `data_root` must be this user's
+    /// own (see [`crate::fs::ensure_private_dir`]).
     pub fn load_package(&self, package: &Package, data_root: &Path) -> Result<EnvModule, SandboxError> {
+        crate::fs::ensure_private_dir(data_root).map_err(|e| SandboxError::Host(format!("package data: {e}")))?;
         if package.manifest.is_python() {
             return self.load_python_package(package, data_root);
         }
@@ -293,6 +293,34 @@ impl Sandbox {
             data_dir,
         };
         self.load(&package.module, options)
+    }
+
+    /// Removes what loading `package` left on this host: its unpacked data
+    /// and sources under `data_root`, and its compiled module (or image) in
+    /// memory and in the cache directory. For packages that were refused
+    /// (a hub's failed self-test), so that rejected uploads leave nothing.
+    pub fn forget_package(&self, package: &Package, data_root: &Path) {
+        let digest = hex::encode(package.digest);
+        let _ = std::fs::remove_dir_all(data_root.join(&digest));
+        let _ = std::fs::remove_dir_all(data_root.join(format!("{digest}.env")));
+        let key: [u8; 32] = if package.manifest.is_python() {
+            let Ok(host) = self.code_host() else { return };
+            let source = crate::module::import_source(&crate::module::sources_digest(&package.python));
+            host.image_key(&source, &package.digest)
+        } else {
+            Sha256::digest(&package.module).into()
+        };
+        if let Ok(mut modules) = self.shared.modules.lock() {
+            modules.remove(&key);
+        }
+        if let Some(disk) = &self.shared.disk {
+            disk.remove(&self.cache_name(&key));
+        }
+    }
+
+    /// How many compiled modules are held in memory.
+    pub fn modules_in_memory(&self) -> usize {
+        self.shared.modules.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// A Python package: its sources unpacked under `data_root/<digest>.env`
@@ -355,11 +383,11 @@ impl Sandbox {
         key: &[u8; 32],
         make: impl FnOnce() -> Result<Cow<'a, [u8]>, SandboxError>,
     ) -> Result<Module, SandboxError> {
-        if let Some(m) = self.shared.modules.lock().ok().and_then(|m| m.get(key).cloned()) {
+        if let Some(m) = self.shared.modules.lock().ok().and_then(|mut m| m.get(key)) {
             return Ok(m);
         }
-        let module = match &self.shared.config.cache_dir {
-            Some(dir) => self.compiled_on_disk(dir, key, make)?,
+        let module = match &self.shared.disk {
+            Some(disk) => self.compiled_on_disk(disk, key, make)?,
             None => self.compile(&make()?)?,
         };
         if let Ok(mut modules) = self.shared.modules.lock() {
@@ -374,29 +402,29 @@ impl Sandbox {
 
     fn compiled_on_disk<'a>(
         &self,
-        dir: &Path,
+        disk: &DiskCache,
         key: &[u8; 32],
         make: impl FnOnce() -> Result<Cow<'a, [u8]>, SandboxError>,
     ) -> Result<Module, SandboxError> {
-        let path = dir.join(format!("{}-{}.cwasm", hex::encode(key), self.shared.engine_key));
-        if path.is_file() {
-            // SAFETY: only files this code wrote are read: the name binds the
-            // module digest and the engine's compatibility hash, and files are
-            // renamed into place only once complete.
+        let name = self.cache_name(key);
+        if let Some(path) = disk.verified(&name) {
+            // SAFETY: the file is one this user's sandbox wrote (the cache
+            // directory is this user's alone, checked on start) and still
+            // holds the bytes written (its digest was checked just now); the
+            // name binds the module and the engine's compatibility hash.
             if let Ok(m) = unsafe { Module::deserialize_file(&self.shared.engine, &path) } {
                 return Ok(m);
             }
         }
         let module = self.compile(&make()?)?;
         if let Ok(bytes) = module.serialize() {
-            write_cache_file(&path, &bytes);
+            disk.write(&name, &bytes);
         }
         Ok(module)
     }
-}
 
-/// Writes a cache file (see [`crate::fs::write_atomic`]). The caches are an
-/// optimisation, so failing to write is not an error.
-fn write_cache_file(path: &Path, bytes: &[u8]) {
-    let _ = crate::fs::write_atomic(path, bytes);
+    /// The cache file name of the compiled module `key`.
+    fn cache_name(&self, key: &[u8; 32]) -> String {
+        format!("{}-{}.cwasm", hex::encode(key), self.shared.engine_key)
+    }
 }

@@ -102,6 +102,9 @@ pub enum SandboxError {
     /// The limits asked for are not allowed on this host.
     #[error("invalid limits: {0}")]
     InvalidLimits(String),
+    /// Many calls shared one budget (a self-test's) and it is spent.
+    #[error("{0}")]
+    Budget(String),
     /// The host could not set up the call (pool exhausted, I/O on `/data`, ...).
     #[error("host error: {0}")]
     Host(String),
@@ -119,6 +122,7 @@ impl SandboxError {
                 | SandboxError::Deadline { .. }
                 | SandboxError::StackOverflow
                 | SandboxError::OutputTooLarge { .. }
+                | SandboxError::Budget(_)
         )
     }
 
@@ -141,6 +145,7 @@ impl SandboxError {
             SandboxError::Guest(_) => "guest_error",
             SandboxError::Package(_) => "package",
             SandboxError::InvalidLimits(_) => "invalid_limits",
+            SandboxError::Budget(_) => "budget_spent",
             SandboxError::Host(_) => "host_error",
         }
     }

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 pub mod capability;
 mod engine;
 mod error;

@@ -47,6 +47,12 @@ pub struct ServeArgs {
     /// Require a token with the `read` scope for every read.
     #[arg(long)]
     private: bool,
+    /// Serve HTTPS with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// `envhub login`.
@@ -85,7 +91,7 @@ pub struct TokenCreateArgs {
     /// The login the token acts for.
     #[arg(long)]
     login: String,
-    /// Scopes: read, publish-new, publish-update, yank, change-owners (repeatable or comma-separated).
+    /// Scopes: read, publish-new, publish-update, yank, change-owners, revoke-tokens (repeatable or comma-separated).
     #[arg(long = "scope", value_delimiter = ',', required = true)]
     scopes: Vec<String>,
     /// Package name patterns, e.g. `alice/*` (default: `LOGIN/*`).
@@ -181,6 +187,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let mut config = envhub_hub::HubConfig::embedded(&data);
     config.max_package_bytes = args.max_package_bytes;
     config.public_read = !args.private;
+    config.tls = args.tls_cert.zip(args.tls_key).map(|(cert, key)| envhub_hub::TlsFiles { cert, key });
     envhub_hub::serve_blocking(config, args.addr).context("the hub stopped")
 }
 
@@ -188,12 +195,14 @@ fn login(args: LoginArgs) -> Result<()> {
     let hub =
         args.hub.or_else(|| std::env::var("ENVHUB_HUB").ok()).context("which hub? pass --hub URL or set ENVHUB_HUB")?;
     let hub = hub.trim_end_matches('/').to_owned();
-    let client = Client::with(hub.clone(), Some(args.token.clone()));
+    let client = Client::with(hub.clone(), Some(args.token.clone()))?;
     let me = client.get("checking the token", "/api/v1/me")?;
     if me["token"].is_null() {
         bail!("{hub} did not accept the token");
     }
-    let path = Credentials { hub: hub.clone(), token: args.token }.save()?;
+    let mut credentials = Credentials::load()?;
+    credentials.add(&hub, args.token);
+    let path = credentials.save()?;
     println!("logged in to {hub} as {} (saved in {})", me["token"]["login"].as_str().unwrap_or("?"), path.display());
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Where envhub keeps its state: `$ENVHUB_HOME`, else
-//! `$XDG_CACHE_HOME/envhub`, else `~/.cache/envhub`.
+//! `$XDG_CACHE_HOME/envhub`, else `~/.cache/envhub` (without a home,
+//! `$TMPDIR/envhub-<uid>`, which must be this user's alone).
 
 use std::path::PathBuf;
 
@@ -15,7 +16,9 @@ pub fn root() -> PathBuf {
     }
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".cache/envhub"),
-        None => std::env::temp_dir().join("envhub"),
+        // Never a directory other users share: one named for this user, and
+        // the sandbox refuses it unless this user owns it alone.
+        None => std::env::temp_dir().join(format!("envhub-{}", rustix::process::geteuid().as_raw())),
     }
 }
 

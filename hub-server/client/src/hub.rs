@@ -1,7 +1,9 @@
 //! Talking to a hub: where it is (an explicit URL, `ENVHUB_HUB`, the login
-//! file), the token (`ENVHUB_TOKEN`, the login file, sent only to the hub it
-//! was stored for), and JSON over HTTP.
+//! file), the token (`ENVHUB_TOKEN` for the hub the user names, or the one
+//! the login file stores for that hub: never to a hub a lockfile names), and
+//! JSON over HTTP.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -9,26 +11,55 @@ use serde_json::Value;
 
 use crate::ClientError;
 
-/// What `envhub login` stores (mode 0600).
+/// What `envhub login` stores (mode 0600): a token for each hub URL it
+/// was issued by, and the hub commands use when given none. A token is sent
+/// only to the hub it is stored for.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Credentials {
-    /// The hub URL.
-    pub hub: String,
-    /// The token secret.
-    pub token: String,
+    /// The hub of the last login.
+    #[serde(default)]
+    pub default_hub: Option<String>,
+    /// Token secrets by hub URL (see [`hub_key`]).
+    #[serde(default)]
+    pub tokens: BTreeMap<String, String>,
+}
+
+/// The file as envhub before 0.2 wrote it: one hub and its token.
+#[derive(Deserialize)]
+struct OneHub {
+    hub: String,
+    token: String,
 }
 
 impl Credentials {
-    /// The stored credentials, if any.
-    pub fn load() -> Result<Option<Credentials>, ClientError> {
+    /// The stored credentials (empty when none are).
+    pub fn load() -> Result<Credentials, ClientError> {
         let path = crate::home::credentials_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map(Some).map_err(|e| {
-                ClientError::Invalid(format!("{} is not valid ({e}); run `envhub login` again", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ClientError::io(format!("reading {}", path.display()), e)),
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Credentials::default()),
+            Err(e) => return Err(ClientError::io(format!("reading {}", path.display()), e)),
+        };
+        if let Ok(old) = toml::from_str::<OneHub>(&text) {
+            let mut creds = Credentials::default();
+            creds.add(&old.hub, old.token);
+            return Ok(creds);
         }
+        toml::from_str(&text).map_err(|e| {
+            ClientError::Invalid(format!("{} is not valid ({e}); run `envhub login` again", path.display()))
+        })
+    }
+
+    /// Records `token` for `hub` and makes it the default hub.
+    pub fn add(&mut self, hub: &str, token: String) {
+        let key = hub_key(hub);
+        self.tokens.insert(key.clone(), token);
+        self.default_hub = Some(key);
+    }
+
+    /// The token stored for `hub`, if any.
+    pub fn token_for(&self, hub: &str) -> Option<&str> {
+        self.tokens.get(&hub_key(hub)).map(String::as_str)
     }
 
     /// Stores them, readable by the user only, and returns the file's path.
@@ -54,13 +85,27 @@ impl Credentials {
     }
 }
 
-/// The hub a command uses when given none: `ENVHUB_HUB`, else the login
-/// file's; `None` when neither is set.
+/// A hub URL as credentials are keyed: no trailing slash, scheme and host
+/// in lower case (`HTTPS://Hub.Example/` and `https://hub.example` are one hub).
+pub fn hub_key(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+            let path = if path.is_empty() { String::new() } else { format!("/{path}") };
+            format!("{}://{}{path}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The hub a command uses when given none: `ENVHUB_HUB`, else the last
+/// login's; `None` when neither is set.
 pub fn configured_hub() -> Option<String> {
     std::env::var("ENVHUB_HUB")
         .ok()
         .filter(|s| !s.is_empty())
-        .or_else(|| Credentials::load().ok().flatten().map(|c| c.hub))
+        .or_else(|| Credentials::load().ok().and_then(|c| c.default_hub))
         .map(|h| h.trim_end_matches('/').to_owned())
 }
 
@@ -72,29 +117,95 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
+/// How long connecting to a hub may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a hub may take to answer (a publish waits for the self-test).
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The certificate authorities HTTPS hubs are checked against: the
+/// platform's (the system store) plus the one in the PEM file
+/// `ENVHUB_CA_CERT` (`--ca-cert`), e.g. a private hub's own; Mozilla's
+/// roots where the platform has none. Read once per process.
+pub fn trusted_roots() -> Result<ureq::tls::RootCerts, ClientError> {
+    static ROOTS: std::sync::OnceLock<Result<ureq::tls::RootCerts, String>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(load_roots).clone().map_err(ClientError::Invalid)
+}
+
+/// A CA certificate (PEM file) to trust besides the platform's, for this
+/// process: what `--ca-cert` sets. Takes effect for clients made after it,
+/// and over `ENVHUB_CA_CERT`; the first call wins.
+pub fn use_ca_cert(path: PathBuf) {
+    let _ = CA_CERT.set(path);
+}
+
+static CA_CERT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn load_roots() -> Result<ureq::tls::RootCerts, String> {
+    use ureq::tls::{Certificate, PemItem, RootCerts};
+    let native = rustls_native_certs::load_native_certs();
+    let mut certs: Vec<Certificate<'static>> =
+        native.certs.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+    let extra = CA_CERT.get().map(|p| p.as_os_str().to_owned()).or_else(|| std::env::var_os("ENVHUB_CA_CERT"));
+    if let Some(path) = extra.filter(|p| !p.is_empty()) {
+        let shown = std::path::Path::new(&path).display().to_string();
+        let pem = std::fs::read(&path).map_err(|e| format!("ENVHUB_CA_CERT ({shown}): {e}"))?;
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let PemItem::Certificate(cert) = item.map_err(|e| format!("ENVHUB_CA_CERT ({shown}): {e}"))? {
+                certs.push(cert);
+            }
+        }
+        if certs.len() == before {
+            return Err(format!("ENVHUB_CA_CERT ({shown}) holds no PEM certificate"));
+        }
+    }
+    Ok(if certs.is_empty() { RootCerts::WebPki } else { RootCerts::Specific(std::sync::Arc::new(certs)) })
+}
+
+/// `ENVHUB_TOKEN`, when set.
+fn env_token() -> Option<String> {
+    std::env::var("ENVHUB_TOKEN").ok().filter(|s| !s.is_empty())
+}
+
 /// The largest archive a pull accepts.
 const MAX_DOWNLOAD: u64 = 1 << 30;
 
 impl Client {
-    /// A client for `hub` (else [`configured_hub`]), with the token from
-    /// `ENVHUB_TOKEN` or the login file when it was stored for this hub.
+    /// A client for a hub the user named (`hub`, else [`configured_hub`]),
+    /// with the token from `ENVHUB_TOKEN` or the one stored for this hub.
     pub fn new(hub: Option<&str>) -> Result<Client, ClientError> {
-        let creds = Credentials::load()?;
         let base = match hub {
             Some(h) => h.trim_end_matches('/').to_owned(),
             None => configured_hub().ok_or(ClientError::NoHub)?,
         };
-        let token = std::env::var("ENVHUB_TOKEN")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .or_else(|| creds.filter(|c| c.hub.trim_end_matches('/') == base).map(|c| c.token));
-        Ok(Client::with(base, token))
+        let token = env_token().or_else(|| Credentials::load().ok()?.token_for(&base).map(str::to_owned));
+        Client::with(base, token)
     }
 
-    /// A client for exactly `base` and `token`.
-    pub fn with(base: String, token: Option<String>) -> Client {
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Client { base, token, agent }
+    /// A client for a hub named by a file rather than the user (an
+    /// `envhub.lock` entry's `source`): it carries only a token stored for
+    /// that very hub, or `ENVHUB_TOKEN` when `ENVHUB_HUB` names it, so a
+    /// lockfile cannot send the user's token elsewhere.
+    pub fn for_source(source: &str) -> Result<Client, ClientError> {
+        let base = source.trim_end_matches('/').to_owned();
+        let named = std::env::var("ENVHUB_HUB").ok().is_some_and(|h| hub_key(&h) == hub_key(&base));
+        let stored = Credentials::load()?.token_for(&base).map(str::to_owned);
+        let token = if named { env_token().or(stored) } else { stored };
+        Client::with(base, token)
+    }
+
+    /// A client for exactly `base` and `token`. HTTPS hubs are verified
+    /// against [`trusted_roots`].
+    pub fn with(base: String, token: Option<String>) -> Result<Client, ClientError> {
+        let tls = ureq::tls::TlsConfig::builder().root_certs(trusted_roots()?).build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+            .build()
+            .into();
+        Ok(Client { base, token, agent })
     }
 
     fn auth(&self) -> Result<String, ClientError> {

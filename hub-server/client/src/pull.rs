@@ -147,8 +147,12 @@ fn ensure_cached(entry: &LockEntry, options: &PullOptions) -> Result<PathBuf, Cl
         // A damaged cache entry: drop it and download again.
         let _ = std::fs::remove_file(&path);
     }
-    let hub = options.hub.clone().unwrap_or_else(|| entry.source.clone());
-    let client = Client::new(Some(&hub))?;
+    // The user's hub gets the user's token; a lockfile's source only one
+    // stored for it.
+    let client = match &options.hub {
+        Some(hub) => Client::new(Some(hub))?,
+        None => Client::for_source(&entry.source)?,
+    };
     let bytes = client.download(&entry.digest)?;
     let got = sha256_digest(&bytes);
     if got != entry.digest {

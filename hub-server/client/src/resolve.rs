@@ -292,9 +292,11 @@ pub fn load_located(sandbox: &Sandbox, located: Located) -> Result<Loaded, Clien
             .map_err(|e| ClientError::Sandbox { context: format!("loading {}", path.display()), source: e })?;
         return Ok(Loaded { package: None, module, located });
     }
-    let package = Package::from_file(path)
+    // Streamed: data files go straight to the data directory, not memory.
+    let data_root = crate::home::data_dir();
+    let package = Package::open(path, &data_root)
         .map_err(|e| ClientError::Package { context: format!("reading package {}", path.display()), source: e })?;
-    let module = sandbox.load_package(&package, &crate::home::data_dir()).map_err(|e| ClientError::Sandbox {
+    let module = sandbox.load_package(&package, &data_root).map_err(|e| ClientError::Sandbox {
         context: format!("loading {}", package.manifest.package.name),
         source: e,
     })?;

@@ -39,11 +39,7 @@ pub fn variant(name: &str, version: &str, readme: Option<&str>, module: Option<&
     manifest.package.name = name.parse().expect("name");
     manifest.package.version = version.parse().expect("version");
     let data = tempfile::tempdir().expect("data dir");
-    for (path, bytes) in &package.data {
-        let p = data.path().join(path);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, bytes).expect("write data");
-    }
+    envhub_sandbox::package::unpack_data(&package, data.path()).expect("unpack the data");
     pack(
         &manifest.to_toml(),
         module.unwrap_or(&package.module),

@@ -124,6 +124,13 @@ impl EnvModule {
         &self.options.limits
     }
 
+    /// The same module, its calls under `limits` (e.g. tighter ones, so that
+    /// many calls share one budget).
+    pub fn with_limits(&self, limits: Limits) -> EnvModule {
+        let options = LoadOptions { limits, ..(*self.options).clone() };
+        EnvModule { guest: self.guest.clone(), digest: self.digest, options: Arc::new(options) }
+    }
+
     /// Runs the module once on `request` (the bytes written to its stdin) and
     /// returns its output, after checking the limits. The output is not parsed.
     pub fn call_raw(&self, request: &[u8]) -> Result<CallOutput, SandboxError> {

@@ -6,12 +6,18 @@ use std::path::{Component, Path};
 
 use sha2::{Digest, Sha256};
 
+use super::data::{self, Data, TempDir};
 use super::{DATA_DIR, MANIFEST_FILE, MODULE_FILE, Manifest, PYTHON_DIR, PackageError, README_FILE};
 
 /// Most bytes a package may unpack to.
 pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
 /// Most files a package may hold.
 pub const MAX_FILES: usize = 100_000;
+/// Most bytes of a package held in memory: everything but its data files
+/// (which a package opened from a file unpacks to disk as it is read).
+pub const MAX_HELD_BYTES: u64 = 256 << 20;
+/// Most bytes of a README card.
+pub const MAX_README_BYTES: usize = 1 << 20;
 
 /// A package read from its archive and checked.
 #[derive(Clone, Debug)]
@@ -27,7 +33,7 @@ pub struct Package {
     /// The README card, if any.
     pub readme: Option<String>,
     /// Data files by path relative to `data/`.
-    pub data: BTreeMap<String, Vec<u8>>,
+    pub data: Data,
     /// sha256 of the archive bytes: the package's identity.
     pub digest: [u8; 32],
     /// Size of the archive in bytes.
@@ -40,10 +46,50 @@ impl Package {
         format!("sha256:{}", hex::encode(self.digest))
     }
 
-    /// Reads and checks a package archive.
+    /// Reads and checks a package archive held in memory, data files included.
     pub fn from_bytes(archive: &[u8]) -> Result<Package, PackageError> {
         let digest: [u8; 32] = Sha256::digest(archive).into();
-        let mut files = read_entries(archive)?;
+        let entries = read_entries(archive, DataSink::Memory)?;
+        let data = Data::in_memory(entries.data.clone());
+        Package::from_entries(entries, data, digest, archive.len() as u64)
+    }
+
+    /// Reads and checks a package file into memory, data files included
+    /// (see [`Package::open`] for large packages).
+    pub fn from_file(path: &Path) -> Result<Package, PackageError> {
+        let bytes = std::fs::read(path).map_err(|e| PackageError::io(path, e))?;
+        Package::from_bytes(&bytes)
+    }
+
+    /// Reads and checks a package file, streaming: its data files are
+    /// unpacked under `data_root/<hex digest>` as the archive is read (or
+    /// found there, checked against the archive's list of files and sizes),
+    /// so memory holds at most [`MAX_HELD_BYTES`] whatever the package's size.
+    pub fn open(path: &Path, data_root: &Path) -> Result<Package, PackageError> {
+        let (digest, size) = hash_file(path)?;
+        let dir = data_root.join(hex::encode(digest));
+        let reader = || -> Result<_, PackageError> {
+            Ok(std::io::BufReader::new(std::fs::File::open(path).map_err(|e| PackageError::io(path, e))?))
+        };
+        if dir.is_dir() {
+            let entries = read_entries(reader()?, DataSink::Sizes)?;
+            if data::holds_exactly(&dir, &entries.data_sizes) {
+                let data = Data::on_disk(entries.data_sizes.clone(), dir);
+                return Package::from_entries(entries, data, digest, size);
+            }
+        }
+        let tmp = TempDir::beside(&dir)?;
+        let entries = read_entries(reader()?, DataSink::Dir(&tmp.0))?;
+        if entries.data_sizes.is_empty() {
+            return Package::from_entries(entries, Data::default(), digest, size);
+        }
+        data::install(tmp, &dir, &entries.data_sizes)?;
+        let data = Data::on_disk(entries.data_sizes.clone(), dir);
+        Package::from_entries(entries, data, digest, size)
+    }
+
+    fn from_entries(entries: Entries, data: Data, digest: [u8; 32], size: u64) -> Result<Package, PackageError> {
+        let mut files = entries.files;
         let manifest_bytes = files
             .remove(MANIFEST_FILE)
             .ok_or_else(|| PackageError::Archive(format!("no `{MANIFEST_FILE}` in the archive")))?;
@@ -60,16 +106,10 @@ impl Package {
                 )));
             }
         };
-        let readme = files
-            .remove(README_FILE)
-            .map(|b| String::from_utf8(b).map_err(|_| PackageError::Archive(format!("{README_FILE} is not UTF-8"))))
-            .transpose()?;
-        let mut data = BTreeMap::new();
+        let readme = files.remove(README_FILE).map(read_readme).transpose()?;
         let mut python = BTreeMap::new();
         for (path, bytes) in files {
-            if let Some(rel) = path.strip_prefix("data/").filter(|r| !r.is_empty()) {
-                data.insert(rel.to_owned(), bytes);
-            } else if let Some(rel) = path.strip_prefix("python/").filter(|r| !r.is_empty() && manifest.is_python()) {
+            if let Some(rel) = path.strip_prefix("python/").filter(|r| !r.is_empty() && manifest.is_python()) {
                 python.insert(rel.to_owned(), bytes);
             } else {
                 return Err(PackageError::Archive(format!(
@@ -88,14 +128,26 @@ impl Package {
                 return Err(PackageError::Archive(format!("a Python package needs `{PYTHON_DIR}/env.py`")));
             }
         }
-        Ok(Package { manifest, manifest_text, module, python, readme, data, digest, size: archive.len() as u64 })
+        Ok(Package { manifest, manifest_text, module, python, readme, data, digest, size })
     }
+}
 
-    /// Reads and checks a package file.
-    pub fn from_file(path: &Path) -> Result<Package, PackageError> {
-        let bytes = std::fs::read(path).map_err(|e| PackageError::io(path, e))?;
-        Package::from_bytes(&bytes)
+fn read_readme(bytes: Vec<u8>) -> Result<String, PackageError> {
+    if bytes.len() > MAX_README_BYTES {
+        return Err(PackageError::Archive(format!(
+            "{README_FILE} is {} bytes; a card holds at most {MAX_README_BYTES}",
+            bytes.len()
+        )));
     }
+    String::from_utf8(bytes).map_err(|_| PackageError::Archive(format!("{README_FILE} is not UTF-8")))
+}
+
+/// sha256 and size of a file, read in a stream.
+fn hash_file(path: &Path) -> Result<([u8; 32], u64), PackageError> {
+    let mut file = std::fs::File::open(path).map_err(|e| PackageError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut file, &mut hasher).map_err(|e| PackageError::io(path, e))?;
+    Ok((hasher.finalize().into(), size))
 }
 
 fn safe_relative_path(path: &Path) -> Result<String, PackageError> {
@@ -114,11 +166,29 @@ fn safe_relative_path(path: &Path) -> Result<String, PackageError> {
     Ok(parts.join("/"))
 }
 
-fn read_entries(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
+/// Where [`read_entries`] puts data files.
+enum DataSink<'a> {
+    /// In memory.
+    Memory,
+    /// Streamed into files under this directory.
+    Dir(&'a Path),
+    /// Read past: only their sizes are kept.
+    Sizes,
+}
+
+/// An archive's files: all but data files (by path), and the data files'
+/// sizes and (with [`DataSink::Memory`]) bytes, by path relative to `data/`.
+struct Entries {
+    files: BTreeMap<String, Vec<u8>>,
+    data: BTreeMap<String, Vec<u8>>,
+    data_sizes: BTreeMap<String, u64>,
+}
+
+fn read_entries(archive: impl Read, sink: DataSink<'_>) -> Result<Entries, PackageError> {
     let bad = |e: std::io::Error| PackageError::Archive(format!("not a gzip'd tar archive: {e}"));
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
-    let mut files = BTreeMap::new();
-    let mut total: u64 = 0;
+    let mut out = Entries { files: BTreeMap::new(), data: BTreeMap::new(), data_sizes: BTreeMap::new() };
+    let (mut total, mut held, mut count) = (0u64, 0u64, 0usize);
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let kind = entry.header().entry_type();
@@ -134,19 +204,58 @@ fn read_entries(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, PackageErro
         if total > MAX_UNPACKED_BYTES {
             return Err(PackageError::Archive(format!("unpacks to more than {MAX_UNPACKED_BYTES} bytes")));
         }
-        if files.len() >= MAX_FILES {
+        count += 1;
+        if count > MAX_FILES {
             return Err(PackageError::Archive(format!("holds more than {MAX_FILES} files")));
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 26));
-        entry.by_ref().take(size).read_to_end(&mut bytes).map_err(bad)?;
-        if files.insert(path.clone(), bytes).is_some() {
-            return Err(PackageError::Archive(format!("`{path}` appears twice")));
+        let twice = || PackageError::Archive(format!("`{path}` appears twice"));
+        let mut body = entry.by_ref().take(size);
+        if let Some(rel) = path.strip_prefix("data/").filter(|r| !r.is_empty()) {
+            if out.data_sizes.insert(rel.to_owned(), size).is_some() {
+                return Err(twice());
+            }
+            match sink {
+                DataSink::Memory => {
+                    out.data.insert(rel.to_owned(), read_body(&mut body, size).map_err(bad)?);
+                }
+                DataSink::Dir(dir) => write_body(&mut body, &dir.join(rel))?,
+                DataSink::Sizes => {
+                    std::io::copy(&mut body, &mut std::io::sink()).map_err(bad)?;
+                }
+            }
+            continue;
+        }
+        held = held.saturating_add(size);
+        if held > MAX_HELD_BYTES {
+            return Err(PackageError::Archive(format!(
+                "its files other than {DATA_DIR}/ hold more than {MAX_HELD_BYTES} bytes; put large files in {DATA_DIR}/"
+            )));
+        }
+        let bytes = read_body(&mut body, size).map_err(bad)?;
+        if out.files.insert(path.clone(), bytes).is_some() {
+            return Err(twice());
         }
     }
-    if files.is_empty() {
+    if out.files.is_empty() && out.data_sizes.is_empty() {
         return Err(PackageError::Archive("the archive is empty".into()));
     }
-    Ok(files)
+    Ok(out)
+}
+
+fn read_body(body: &mut impl Read, size: u64) -> std::io::Result<Vec<u8>> {
+    // The header's size is the archive's claim: grow as bytes arrive.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
+    body.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn write_body(body: &mut impl Read, path: &Path) -> Result<(), PackageError> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| PackageError::io(p, e))?;
+    }
+    let mut file = std::fs::File::create_new(path).map_err(|e| PackageError::io(path, e))?;
+    std::io::copy(body, &mut file).map_err(|e| PackageError::io(path, e))?;
+    Ok(())
 }
 
 fn collect_data(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<(), PackageError> {
@@ -238,57 +347,18 @@ fn write_archive(
     gz.finish().map_err(write_err)
 }
 
-/// Writes a package's data files under `dir` (created), for the guest's `/data`.
-/// The directory is filled under a temporary name and renamed into place, so
-/// a reader never sees it half-written.
+/// Makes `dir` hold a package's data files, for the guest's `/data`: they
+/// are written under a temporary name and renamed into place, so a reader
+/// never sees them half-written, and a directory found there is used only
+/// when it holds exactly the package's files.
 pub fn unpack_data(package: &Package, dir: &Path) -> Result<(), PackageError> {
-    unpack_files(&package.data, dir)
+    package.data.unpack(dir)
 }
 
 /// Writes a Python package's sources under `dir`, for the guest's `/env`
 /// (as [`unpack_data`] does).
 pub fn unpack_python(package: &Package, dir: &Path) -> Result<(), PackageError> {
-    unpack_files(&package.python, dir)
-}
-
-fn unpack_files(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), PackageError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
-    let tmp = tempfile_dir(parent)?;
-    for (rel, bytes) in files {
-        let path = tmp.join(rel);
-        if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).map_err(|e| PackageError::io(p, e))?;
-        }
-        std::fs::write(&path, bytes).map_err(|e| PackageError::io(&path, e))?;
-    }
-    match std::fs::rename(&tmp, dir) {
-        Ok(()) => Ok(()),
-        // Another process unpacked the same digest first.
-        Err(_) if dir.is_dir() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(PackageError::io(dir, e))
-        }
-    }
-}
-
-fn tempfile_dir(parent: &Path) -> Result<std::path::PathBuf, PackageError> {
-    for attempt in 0..100u32 {
-        let path = parent.join(format!(".unpack-{}-{attempt}", std::process::id()));
-        match std::fs::create_dir(&path) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(PackageError::io(&path, e)),
-        }
-    }
-    Err(PackageError::Archive(format!("cannot create a temporary directory in {}", parent.display())))
+    data::unpack_files(&package.python, dir)
 }
 
 #[cfg(test)]
@@ -312,7 +382,8 @@ mod tests {
         let pkg = Package::from_bytes(&one).expect("read");
         assert_eq!(pkg.module, b"\0asm");
         assert_eq!(pkg.readme.as_deref(), Some("# Echo"));
-        assert_eq!(pkg.data.keys().collect::<Vec<_>>(), vec!["b.txt", "sub/a.txt"]);
+        assert_eq!(pkg.data.paths().collect::<Vec<_>>(), vec!["b.txt", "sub/a.txt"]);
+        assert_eq!(pkg.data.read("sub/a.txt").expect("read"), b"a");
         assert_eq!(pkg.digest, <[u8; 32]>::from(Sha256::digest(&one)));
     }
 

@@ -98,6 +98,11 @@ pub struct PackageInfo {
     pub runtime_sha256: Option<String>,
 }
 
+/// Most bytes of `package.description` (one line; the README is the card).
+pub const MAX_DESCRIPTION_BYTES: usize = 1000;
+/// Most bytes of `package.license`.
+pub const MAX_LICENSE_BYTES: usize = 200;
+
 /// The runtime Python packages run on: CPython 3.11 for WASI, pinned by
 /// [`crate::PYTHON_WASM_SHA256`].
 pub const PYTHON_RUNTIME: &str = "python3.11";
@@ -159,6 +164,18 @@ impl Manifest {
         }
         if p.description.trim().is_empty() {
             return Err(PackageError::Manifest("package.description must not be empty".into()));
+        }
+        if p.description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(PackageError::Manifest(format!(
+                "package.description is {} bytes; at most {MAX_DESCRIPTION_BYTES} (the README holds the rest)",
+                p.description.len()
+            )));
+        }
+        if p.license.len() > MAX_LICENSE_BYTES {
+            return Err(PackageError::Manifest(format!(
+                "package.license is {} bytes; at most {MAX_LICENSE_BYTES} (an SPDX expression)",
+                p.license.len()
+            )));
         }
         if p.license.trim().is_empty() {
             return Err(PackageError::Manifest("package.license must name a licence (SPDX)".into()));
@@ -259,6 +276,8 @@ fuel = 1000000
             (GOOD.replace("fuel = 1000000", "gas = 1"), "gas"),
             (GOOD.replace("license = \"Apache-2.0\"", "license = \"\""), "license"),
             (GOOD.replace("[limits]", "capabilities = [\"net:http\"]\n[limits]"), "net:http"),
+            (GOOD.replace("Math word problems", &"x".repeat(MAX_DESCRIPTION_BYTES + 1)), "description is 1001 bytes"),
+            (GOOD.replace("Apache-2.0", &"x".repeat(MAX_LICENSE_BYTES + 1)), "license is 201 bytes"),
         ];
         for (text, needle) in cases {
             let err = Manifest::parse(&text).expect_err(needle).to_string();

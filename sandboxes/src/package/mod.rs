@@ -2,9 +2,14 @@
 //! deterministic archive whose sha256 is the package's identity.
 
 mod archive;
+mod data;
 mod manifest;
 
-pub use archive::{Package, pack, pack_python, unpack_data, unpack_python};
+pub use archive::{
+    MAX_FILES, MAX_HELD_BYTES, MAX_README_BYTES, MAX_UNPACKED_BYTES, Package, pack, pack_python, unpack_data,
+    unpack_python,
+};
+pub use data::Data;
 pub use manifest::{Manifest, PYTHON_RUNTIME, PackageInfo, PackageName, PythonSection, Wheel};
 
 /// Why a package or manifest was refused.

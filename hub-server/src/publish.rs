@@ -1,0 +1,252 @@
+//! `POST /api/v1/packages`: receive an upload, check it in the sandbox, and
+//! store it.
+//!
+//! What an upload may cost the hub is bounded before anything is spent on it:
+//! - the token's scopes are checked before the body is read (403, the body
+//!   discarded unread beyond the size cap);
+//! - at most [`crate::HubConfig::max_concurrent_publishes`] uploads are
+//!   received and checked at once; the others wait up to [`PUBLISH_WAIT`],
+//!   then get 503 with `Retry-After`;
+//! - the body is streamed to a file under `work_dir/uploads` (at most
+//!   `max_package_bytes`), never held in memory, and read from there with
+//!   its data files unpacked to disk (at most
+//!   [`envhub_sandbox::package::MAX_UNPACKED_BYTES`]);
+//! - the self-test runs under one budget for all its calls
+//!   ([`crate::HubConfig::self_test_fuel`], `self_test_seconds`);
+//! - whatever the check leaves (the upload, unpacked data, compiled modules)
+//!   is removed when it is done, accepted or refused.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use envhub_sandbox::Sandbox;
+use envhub_sandbox::package::Package;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::AppState;
+use crate::api::{DIGEST_HEADER, blob_path, parse_digest};
+use crate::auth::{Authed, Scope, authenticate};
+use crate::check::CheckError;
+use crate::error::ApiError;
+use crate::store::NewVersion;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Most versions one package may have (its index is read whole).
+pub const MAX_VERSIONS: usize = 1000;
+
+/// How long an upload waits for a free publish slot before a 503.
+pub const PUBLISH_WAIT: Duration = Duration::from_secs(30);
+
+/// `POST /api/v1/packages`: the body is the archive.
+pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let limit = state.config.max_package_bytes;
+    let token = match authenticate(&*state.storage, &headers).await.and_then(|t| t.require_publish().map(|()| t)) {
+        Ok(token) => token,
+        Err(e) => return Err(discard(body, limit, e).await),
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(discard(body, limit, too_large(limit)).await);
+    }
+    let expected = match headers.get(DIGEST_HEADER).map(|v| parse_digest(v.to_str().unwrap_or(""))) {
+        None => None,
+        Some(Ok(hex)) => Some(hex),
+        Some(Err(e)) => return Err(discard(body, limit, e).await),
+    };
+    let Ok(Ok(_slot)) = tokio::time::timeout(PUBLISH_WAIT, state.publish_slots.clone().acquire_owned()).await else {
+        let busy = ApiError::retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the hub is checking other uploads; try again shortly",
+            10,
+        );
+        return Err(discard(body, limit, busy).await);
+    };
+
+    let upload = receive(&state.config.work_dir.join("uploads"), body, limit).await?;
+    if let Some(expected) = expected
+        && expected != upload.hex
+    {
+        return Err(ApiError::bad_request(
+            "digest_mismatch",
+            format!("the upload's digest is sha256:{} but {DIGEST_HEADER} says sha256:{expected}", upload.hex),
+        ));
+    }
+    let data_root = state.config.work_dir.join("check-data");
+    let (path, root) = (upload.path.to_path_buf(), data_root.clone());
+    let package = blocking(move || Package::open(&path, &root))
+        .await?
+        .map_err(|e| ApiError::bad_request("invalid_package", e.to_string()))?;
+    let package = Arc::new(package);
+    // From here on, whatever happens, the check's traces go.
+    let _cleanup = Cleanup { sandbox: state.sandbox.clone(), package: package.clone(), data_root: data_root.clone() };
+    authorize(&state, &token, &package).await?;
+    let self_test = self_test(&state, package.clone(), data_root).await?;
+    store(&state, &token, &package, &upload, self_test).await
+}
+
+/// `error`, after reading and discarding up to `limit` bytes of the body (so
+/// the client, still sending, gets the answer rather than a reset). Nothing
+/// is kept or decoded.
+async fn discard(body: Body, limit: u64, error: ApiError) -> ApiError {
+    drain(&mut body.into_data_stream(), limit).await;
+    error
+}
+
+/// Reads and discards up to `limit` more bytes of `stream`, for at most 10 s.
+async fn drain(stream: &mut axum::body::BodyDataStream, limit: u64) {
+    let mut seen = 0u64;
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::too_large(format!("the package is larger than this hub's limit of {limit} bytes"))
+}
+
+/// An upload on disk (removed when dropped) and its digest.
+struct Upload {
+    path: tempfile::TempPath,
+    hex: String,
+}
+
+/// Streams `body` into a fresh file under `dir`, hashing it, at most `limit` bytes.
+async fn receive(dir: &Path, body: Body, limit: u64) -> ApiResult<Upload> {
+    let io = |e: std::io::Error| ApiError::internal(format!("storing the upload under {}: {e}", dir.display()));
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    let (file, path) = tempfile::Builder::new().prefix("upload-").tempfile_in(dir).map_err(io)?.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hasher = Sha256::new();
+    let (mut stream, mut size) = (body.into_data_stream(), 0u64);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("upload_failed", format!("the upload broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            drain(&mut stream, limit).await;
+            return Err(too_large(limit));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok(Upload { path, hex: hex::encode(hasher.finalize()) })
+}
+
+/// Runs `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Removes what checking a package left (see [`Sandbox::forget_package`]).
+struct Cleanup {
+    sandbox: Sandbox,
+    package: Arc<Package>,
+    data_root: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (sandbox, package, root) = (self.sandbox.clone(), self.package.clone(), self.data_root.clone());
+        // Removing a gigabyte of data takes a while: not on the async threads.
+        let forget = move || sandbox.forget_package(&package, &root);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(forget)),
+            Err(_) => forget(),
+        }
+    }
+}
+
+/// May `token` publish this package (new, or a new version it owns)?
+async fn authorize(state: &AppState, token: &Authed, package: &Package) -> ApiResult<()> {
+    let manifest = &package.manifest.package;
+    let name = manifest.name.to_string();
+    match state.storage.package(&name).await? {
+        None => token.require(Scope::PublishNew, &name),
+        Some(record) => {
+            token.require(Scope::PublishUpdate, &name)?;
+            token.require_owner(&name, &record.owners)?;
+            if record.versions.len() >= MAX_VERSIONS {
+                return Err(ApiError::conflict(
+                    "too_many_versions",
+                    format!("{name} has {MAX_VERSIONS} versions, the most a package may have; publish a new package"),
+                ));
+            }
+            let key = crate::store::version_key(&manifest.version);
+            let taken = record
+                .versions
+                .iter()
+                .any(|v| semver::Version::parse(&v.version).is_ok_and(|sv| crate::store::version_key(&sv) == key));
+            if taken {
+                return Err(ApiError::conflict(
+                    "version_exists",
+                    format!("{name} {} is already published; published versions are immutable", manifest.version),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Loads and self-tests the package in the sandbox, under the hub's budget.
+async fn self_test(state: &AppState, package: Arc<Package>, data_root: PathBuf) -> ApiResult<Value> {
+    let (sandbox, config) = (state.sandbox.clone(), state.config.self_test());
+    let checked = blocking(move || crate::check::run(&sandbox, &package, &data_root, &config)).await?;
+    checked.map_err(|e| match e {
+        CheckError::Load(_) => ApiError::bad_request("invalid_module", e.to_string()),
+        CheckError::Info(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "self_test_failed", e.to_string()),
+        CheckError::Failed { ref report, .. } => {
+            let report = report.clone();
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "self_test_failed", e.to_string()).with_detail(report)
+        }
+    })
+}
+
+/// Stores the blob (durable first), then the version's rows in one transaction.
+async fn store(
+    state: &AppState,
+    token: &Authed,
+    package: &Package,
+    upload: &Upload,
+    self_test: Value,
+) -> ApiResult<Response> {
+    state.storage.put_blob(&upload.hex, &upload.path).await?;
+    let manifest = &package.manifest.package;
+    let name = manifest.name.to_string();
+    let new = NewVersion {
+        name: name.clone(),
+        version: manifest.version.clone(),
+        digest: format!("sha256:{}", upload.hex),
+        size: package.size,
+        description: manifest.description.clone(),
+        license: manifest.license.clone(),
+        readme: package.readme.clone(),
+        self_test: self_test.clone(),
+    };
+    state.storage.publish(&new, token.login(), token.admin()).await?;
+    let body = json!({
+        "name": name,
+        "version": manifest.version.to_string(),
+        "digest": new.digest,
+        "size": package.size,
+        "self_test": self_test,
+        "download": blob_path(&new.digest),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
