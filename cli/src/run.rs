@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use envhub_runner::run::{EnvSpec, RunConfig};
-use envhub_runner::sink::{ApiSink, JsonlSink};
+use envhub_runner::sink::{ApiSink, JsonlSink, PushConfig, PushStats};
 use envhub_runner::trajectory::{Sampling, Trajectory};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -66,6 +66,12 @@ pub struct Args {
     /// Push groups to an Atropos-compatible trajectory API at this URL.
     #[arg(long)]
     pub push: Option<String>,
+    /// Seconds a push may take (connecting included) before it is retried.
+    #[arg(long, default_value_t = 60.0)]
+    pub push_timeout: f64,
+    /// Attempts per pushed group (the first included), with exponential backoff.
+    #[arg(long, default_value_t = 5)]
+    pub push_attempts: u32,
     /// Print this many trajectories (reward and answer) at the end.
     #[arg(long, default_value_t = 0)]
     pub show: usize,
@@ -222,6 +228,7 @@ pub fn run(args: Args) -> Result<()> {
     let push_url = args.push.clone().or(file.push);
     let show = args.show;
     let quiet = args.quiet;
+    let push_config = push_config(&args)?;
 
     runtime()?.block_on(async move {
         let policy = build_policy(&policy_args).await?;
@@ -240,7 +247,7 @@ pub fn run(args: Args) -> Result<()> {
             None => None,
         };
         let api = match &push_url {
-            Some(url) => Some(ApiSink::connect(url, "envhub", config.group_size).await?),
+            Some(url) => Some(ApiSink::connect_with(url, "envhub", config.group_size, push_config).await?),
             None => None,
         };
         let mut shown: Vec<Trajectory> = Vec::new();
@@ -273,8 +280,54 @@ pub fn run(args: Args) -> Result<()> {
                 .map(|p| format!("; written to {}", p.display()))
                 .unwrap_or_default()
         );
-        Ok(())
+        match (&api, &push_url) {
+            (Some(api), Some(url)) => report_pushes(&api.stats(), url, out.as_deref()),
+            _ => Ok(()),
+        }
     })
+}
+
+fn push_config(args: &Args) -> Result<PushConfig> {
+    if !(args.push_timeout.is_finite() && args.push_timeout > 0.0) {
+        bail!("--push-timeout must be a positive number of seconds");
+    }
+    let timeout = std::time::Duration::from_secs_f64(args.push_timeout.min(86_400.0));
+    Ok(PushConfig {
+        connect_timeout: timeout.min(std::time::Duration::from_secs(10)),
+        request_timeout: timeout,
+        attempts: args.push_attempts.clamp(1, 100),
+        ..PushConfig::default()
+    })
+}
+
+/// Prints what became of every group handed to the API; fails when some
+/// were not accepted, so that no loss goes unnoticed.
+fn report_pushes(s: &PushStats, url: &str, out: Option<&std::path::Path>) -> Result<()> {
+    eprintln!(
+        "pushed {} of {} groups to {url} ({} already there after a retry, {} without token ids, {} failed; {} retries; {} trajectories left out of pushed groups: no token ids or errors)",
+        s.sent + s.duplicates,
+        s.groups,
+        s.duplicates,
+        s.without_tokens,
+        s.failed,
+        s.retries,
+        s.trajectories_left_out,
+    );
+    if s.without_tokens > 0 {
+        eprintln!(
+            "warning: {} groups had no token ids to train on (the policy server did not return them), so they were not pushed",
+            s.without_tokens
+        );
+    }
+    if s.failed > 0 {
+        let kept = match out {
+            Some(p) if p.as_os_str() != "-" => format!("; every group is in {}", p.display()),
+            Some(_) => "; every group was written to stdout".to_owned(),
+            None => String::new(),
+        };
+        bail!("{} of {} groups were not accepted by the trajectory API at {url}{kept}", s.failed, s.groups);
+    }
+    Ok(())
 }
 
 /// Prints one trajectory in a few lines (to stderr).

@@ -153,8 +153,11 @@ pub fn default_split(env: &EnvHandle, wanted: Option<&str>, fallback: &str) -> S
     env.info.splits.keys().next().cloned().unwrap_or_else(|| fallback.to_owned())
 }
 
-/// Runs and hands each finished group to `push` (if any) and `on_group`, with a progress bar
-/// showing mean reward, trajectories/s and tokens/s.
+/// Runs and hands each finished group to `on_group` (the local copy: it
+/// sees every group, whatever becomes of its push), then to `push` (if
+/// any), with a progress bar showing mean reward, trajectories/s and
+/// tokens/s. A failed push is reported and counted in the sink's stats; it
+/// does not stop the run. A failing `on_group` stops it.
 pub async fn drive(
     policy: AnyPolicy,
     envs: Vec<EnvSpec>,
@@ -163,7 +166,7 @@ pub async fn drive(
     push: Option<&envhub_runner::sink::ApiSink>,
     mut on_group: impl FnMut(Vec<Trajectory>) -> Result<()>,
 ) -> Result<RunSummary> {
-    let total = config.tasks * u64::from(config.group_size);
+    let total = config.tasks.saturating_mul(u64::from(config.group_size));
     let bar = if show_progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} trajectories {elapsed_precise} {msg}")
@@ -177,6 +180,7 @@ pub async fn drive(
     let start = Instant::now();
     let (mut n, mut scored, mut sum, mut tokens) = (0u64, 0u64, 0.0f64, 0u64);
     let mut sink_error = None;
+    let mut groups = 0u64;
     while let Some(group) = rx.recv().await {
         for t in &group {
             n += 1;
@@ -194,15 +198,16 @@ pub async fn drive(
             n as f64 / secs,
             tokens as f64 / secs
         ));
-        if let Some(api) = push
-            && let Err(e) = api.push_group(&group).await
-        {
-            sink_error = Some(anyhow::Error::from(e));
+        let pending = push.map(|api| (api, group.clone()));
+        if let Err(e) = on_group(group) {
+            sink_error = Some(e.context(format!("the run stopped after {groups} whole groups were kept")));
             break;
         }
-        if let Err(e) = on_group(group) {
-            sink_error = Some(e);
-            break;
+        groups += 1;
+        if let Some((api, group)) = pending
+            && let Err(e) = api.push_group(&group).await
+        {
+            bar.suspend(|| eprintln!("warning: group {} not pushed: {e}", group.first().map_or(0, |t| t.group)));
         }
     }
     drop(rx);

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use envhub_runner::api::{ApiState, serve};
+use anyhow::{Context, Result, bail};
+use envhub_runner::api::{ApiOptions, ApiState, serve};
 
 /// Subcommands of `envhub trajectories`.
 #[derive(clap::Subcommand)]
@@ -17,33 +17,58 @@ pub enum Command {
 /// Arguments of `envhub trajectories serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (port 0: any free port; the one taken is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: String,
-    /// The durable log (default: $ENVHUB_HOME/trajectories/api.log).
+    /// The durable log (default: $ENVHUB_HOME/trajectories/api.log). One
+    /// server per log: a second one is refused.
     #[arg(long)]
     pub store: Option<PathBuf>,
+    /// Largest request body, MiB, both as sent and once gzip is decoded.
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mib: u64,
+    /// Compact the log once this many MiB of it (and half of it) are consumed groups.
+    #[arg(long, default_value_t = 64)]
+    pub compact_mib: u64,
+    /// Answer `/batch` and `/reset_data` on POST only (Atropos's own
+    /// clients call them with GET).
+    #[arg(long)]
+    pub post_only: bool,
+}
+
+fn options(args: &ServeArgs) -> Result<ApiOptions> {
+    if args.max_body_mib == 0 || args.max_body_mib > 4096 {
+        bail!("--max-body-mib must be from 1 to 4096");
+    }
+    let max_body = usize::try_from(args.max_body_mib << 20).context("--max-body-mib is too large here")?;
+    Ok(ApiOptions {
+        max_body_bytes: max_body,
+        max_decoded_bytes: max_body,
+        compact_min_bytes: args.compact_mib.saturating_mul(1 << 20),
+        atropos_get: !args.post_only,
+    })
 }
 
 /// Runs `envhub trajectories ...`.
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Serve(args) => {
+            let options = options(&args)?;
             let store = args.store.unwrap_or_else(|| envhub_client::home::root().join("trajectories/api.log"));
             if let Some(dir) = store.parent() {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            let state = ApiState::open(&store)?;
-            eprintln!(
-                "trajectory API on http://{} ({} groups queued; store {})",
-                args.listen,
-                state.queue_len(),
-                store.display()
-            );
+            let state = ApiState::open_with(&store, options)?;
             crate::runner_common::runtime()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&args.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", args.listen))?;
+                let addr = listener.local_addr().context("the listening address")?;
+                eprintln!(
+                    "trajectory API on http://{addr} ({} groups queued; store {})",
+                    state.queue_len(),
+                    store.display()
+                );
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };

@@ -31,30 +31,46 @@ fn envhub(home: &Path, args: &[&str]) -> Output {
 
 /// Serves `/v1/models` and `/v1/chat/completions` (always `\boxed{4}`).
 fn mock_server() -> String {
+    mock_policy(false)
+}
+
+/// Reads one request from `reader`: its request line and body.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<(String, Vec<u8>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((request_line, body))
+}
+
+/// The mock policy server; with `token_ids`, answers carry vLLM's token ids.
+fn mock_policy(token_ids: bool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request_line = String::new();
-            let _ = reader.read_line(&mut request_line);
-            let mut len = 0usize;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            let _ = reader.read_exact(&mut body);
+            let Some((request_line, _)) = read_request(&mut reader) else { continue };
+            let message = json!({"role": "assistant", "content": "so \\boxed{4}"});
             let answer = if request_line.contains("/models") {
                 json!({"data": [{"id": "mock"}]})
+            } else if token_ids {
+                json!({"prompt_token_ids": [1, 2, 3], "choices": [{"message": message, "finish_reason": "stop", "token_ids": [7, 8, 9]}]})
             } else {
-                json!({"choices": [{"message": {"role": "assistant", "content": "so \\boxed{4}"}, "finish_reason": "stop"}]})
+                json!({"choices": [{"message": message, "finish_reason": "stop"}]})
             }
             .to_string();
             let _ = write!(
@@ -208,4 +224,138 @@ fn an_unreachable_policy_server_is_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach the policy server at http://127.0.0.1:1/v1"), "{err}");
+}
+
+/// Answers `/register-env`, then takes every push and never answers it.
+fn stalled_trajectory_api() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            while let Some((line, _)) = read_request(&mut reader) {
+                if !line.contains("/register-env") {
+                    held.push(stream);
+                    break;
+                }
+                let answer = json!({"status": "success", "env_id": 0}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        }
+    });
+    url
+}
+
+fn run_args<'a>(pkg: &'a str, policy: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", pkg, "--policy", policy, "--tasks", "3", "--group-size", "2"];
+    args.extend_from_slice(&["--split", "arithmetic-easy", "--out", out, "--quiet"]);
+    args.extend_from_slice(extra);
+    args
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn a_stalled_trajectory_api_loses_no_group_and_the_run_says_so() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let pkg = math_package();
+    let pkg = pkg.to_str().expect("utf-8");
+    let policy = mock_policy(true);
+    let api = stalled_trajectory_api();
+    let out_file = dir.path().join("t.jsonl");
+    let out_str = out_file.to_str().expect("utf-8");
+    let extra = ["--push", &api, "--push-timeout", "1", "--push-attempts", "2"];
+    let out = envhub(home.path(), &run_args(pkg, &policy, out_str, &extra));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    // Every group is on disk, and every one not pushed is counted.
+    assert_eq!(lines(&out_file), 6, "{err}");
+    assert!(err.contains("pushed 0 of 3 groups"), "{err}");
+    assert!(err.contains("3 failed"), "{err}");
+    assert!(err.contains("3 of 3 groups were not accepted by the trajectory API"), "{err}");
+    assert!(err.contains(&format!("every group is in {out_str}")), "{err}");
+}
+
+/// Starts `envhub trajectories serve` on a free port; returns it and its URL.
+fn trajectory_server(home: &Path, store: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_envhub"))
+        .args(["trajectories", "serve", "--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf-8")])
+        .env("ENVHUB_HOME", home)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the trajectory API");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("its first line");
+    // Keep reading, so the server never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// A GET over plain std TCP.
+fn get_json(url: &str) -> Value {
+    let addr = url.trim_start_matches("http://");
+    let (host, path) = addr.split_once('/').unwrap_or((addr, ""));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(s, "GET /{path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn pushes_are_counted_and_one_store_takes_one_server() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("api.log");
+    let (mut server, api) = trajectory_server(home.path(), &store);
+    let pkg = math_package();
+    let pkg = pkg.to_str().expect("utf-8");
+
+    // A second server on the same store is refused, naming why.
+    let store_str = store.to_str().expect("utf-8");
+    let second = envhub(home.path(), &["trajectories", "serve", "--listen", "127.0.0.1:0", "--store", store_str]);
+    let second_err = String::from_utf8_lossy(&second.stderr).into_owned();
+
+    let out_file = dir.path().join("with-ids.jsonl");
+    let with_ids = mock_policy(true);
+    let ran = envhub(home.path(), &run_args(pkg, &with_ids, out_file.to_str().expect("utf-8"), &["--push", &api]));
+    let ran_err = String::from_utf8_lossy(&ran.stderr).into_owned();
+    let queued = get_json(&format!("{api}/status"));
+
+    // Without token ids there is nothing to train on: counted, not dropped silently.
+    let bare_file = dir.path().join("bare.jsonl");
+    let bare = mock_policy(false);
+    let ran_bare = envhub(home.path(), &run_args(pkg, &bare, bare_file.to_str().expect("utf-8"), &["--push", &api]));
+    let bare_err = String::from_utf8_lossy(&ran_bare.stderr).into_owned();
+    let queued_after = get_json(&format!("{api}/status"));
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert!(!second.status.success());
+    assert!(second_err.contains("another trajectory API server is using this log"), "{second_err}");
+    assert!(ran.status.success(), "{ran_err}");
+    assert!(ran_err.contains("pushed 3 of 3 groups"), "{ran_err}");
+    assert_eq!(queued["queue_size"], 3, "{queued}");
+    assert!(ran_bare.status.success(), "{bare_err}");
+    assert_eq!(lines(&bare_file), 6);
+    assert!(bare_err.contains("pushed 0 of 3 groups") && bare_err.contains("3 without token ids"), "{bare_err}");
+    assert!(bare_err.contains("warning: 3 groups had no token ids"), "{bare_err}");
+    assert_eq!(queued_after["queue_size"], 3);
 }

@@ -2,182 +2,102 @@
 //! what it accepted across restarts.
 //!
 //! Endpoints: `POST /register`, `POST /register-env`, `POST /disconnect-env`,
-//! `POST /scored_data`, `POST /scored_data_list`, `GET /batch`, `GET /info`,
-//! `GET /status`, `GET /status-env` (JSON body on a GET), `GET /wandb_info`,
-//! `GET /latest_example`, `GET /reset_data`. Request bodies may be gzip
-//! (`Content-Encoding: gzip`). `/batch` returns exactly `batch_size`
-//! sequences made of whole groups (oldest first where possible), or
-//! `{"batch": null}` while the queue cannot make one.
+//! `POST /scored_data`, `POST /scored_data_list`, `POST /batch`, `GET /info`,
+//! `GET /status`, `GET|POST /status-env` (Atropos sends a JSON body on a
+//! GET), `GET /wandb_info`, `GET /latest_example`, `POST /reset_data`.
+//! Request bodies may be gzip (`Content-Encoding: gzip`). `/batch` returns
+//! exactly `batch_size` sequences made of whole groups (oldest first where
+//! possible), or `{"batch": null}` while the queue cannot make one; its
+//! cost is one pass over the queue (see [`pick_exact`]).
 //!
-//! Durability: every state change is one JSON line appended to a log file
-//! and fsynced before the request is answered; on start the log is
-//! replayed. A torn last line (a crash mid-write) is ignored. A group handed
+//! **Methods.** Routes that change state take POST. Two of them also answer
+//! GET, because Atropos's own clients call them so: `/batch` (every
+//! Atropos trainer polls `GET /batch`) and `/reset_data` (Atropos's
+//! `atropos-sft-gen`, `atropos-dpo-gen` and `view-run` start with
+//! `GET /reset_data`). A GET there is refused (403) when the request
+//! carries what only a web browser or its prefetcher sends (`Origin`,
+//! `Sec-Fetch-*`, `Sec-Purpose`/`Purpose`, `Upgrade-Insecure-Requests`, or
+//! a `Mozilla/` user agent), so opening or prefetching a link never takes a
+//! batch or wipes the queue; the same rule guards every state-changing
+//! route under POST, against cross-site form posts. Trainers' HTTP clients
+//! (Python `requests`, `aiohttp`, `httpx`) send none of those.
+//! [`ApiOptions::atropos_get`] off makes those two routes POST-only.
+//!
+//! **Durability.** Every state change is one JSON line appended to a log
+//! file and synced before the request is answered; on start the log is
+//! replayed. An append that fails (a full disk) is cut back to the last
+//! good record before the error is answered (507 for a full disk), so the
+//! records after it are whole; a torn last line (a crash mid-write) is cut
+//! off on start. The log file is locked: a second server on the same log
+//! is refused ([`RunnerError::LogLocked`]). Once most of the log is dead
+//! (consumed groups, replaced state) it is rewritten as a snapshot of the
+//! state plus the queue ([`ApiOptions::compact_min_bytes`]). A group handed
 //! out in a batch is logged as consumed before the batch is sent
 //! (at-most-once delivery to the trainer).
+//!
+//! **Idempotency.** A push with an `Idempotency-Key` header (1 to
+//! [`MAX_KEY_LEN`] visible ASCII characters) whose key was accepted before
+//! is answered as received (`"duplicate": true`) and not queued again; keys
+//! are kept in the log with their groups (the last [`KEPT_KEYS`]).
+//! `/scored_data_list` derives one key per group (`KEY#0`, `KEY#1`, ...).
+//!
+//! **Limits.** A body is bounded as sent ([`ApiOptions::max_body_bytes`])
+//! and after gzip decoding ([`ApiOptions::max_decoded_bytes`]): past either
+//! it is answered 413 without reading further. `batch_size` is at most
+//! [`MAX_BATCH_SIZE`].
 
-use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+mod log;
+mod pick;
+mod store;
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
+pub use self::pick::pick_exact;
+pub use self::store::{KEPT_KEYS, LogStats};
+use self::store::{Record, Store};
 use crate::error::RunnerError;
 
-/// One line of the durable log.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum Record {
-    Register { body: Value, uuid: String },
-    RegisterEnv { env_id: i64, body: Value },
-    DisconnectEnv { env_id: i64 },
-    Push { seq: u64, group: Value },
-    Batch { seqs: Vec<u64> },
-    Reset,
-}
+/// The largest `batch_size` a trainer may register (sequences per batch).
+pub const MAX_BATCH_SIZE: u64 = 1 << 16;
 
+/// The longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 200;
+
+/// Limits and switches of the trajectory API.
 #[derive(Clone, Debug)]
-struct Queued {
-    seq: u64,
-    size: usize,
-    group: Value,
+pub struct ApiOptions {
+    /// Most bytes of a request body as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// Most bytes of a request body once gzip is decoded.
+    pub max_decoded_bytes: usize,
+    /// The log is compacted once at least this many of its bytes, and at
+    /// least half of it, are dead.
+    pub compact_min_bytes: u64,
+    /// Whether `/batch` and `/reset_data` also answer GET from programs
+    /// (as Atropos's clients call them).
+    pub atropos_get: bool,
 }
 
-#[derive(Clone, Debug)]
-struct EnvReg {
-    env_id: i64,
-    name: String,
-    weight: f64,
-    group_size: i64,
-    connected: bool,
-}
-
-#[derive(Default)]
-struct Inner {
-    trainer: Option<(Value, String)>,
-    envs: Vec<EnvReg>,
-    queue: VecDeque<Queued>,
-    next_seq: u64,
-    step: u64,
-    latest: Option<Value>,
-}
-
-impl Inner {
-    fn apply(&mut self, r: &Record) {
-        match r {
-            Record::Register { body, uuid } => {
-                self.trainer = Some((body.clone(), uuid.clone()));
-                self.step = body.get("starting_step").and_then(Value::as_u64).unwrap_or(self.step);
-            }
-            Record::RegisterEnv { env_id, body } => self.envs.push(EnvReg {
-                env_id: *env_id,
-                name: body.get("desired_name").and_then(Value::as_str).unwrap_or("env").to_owned(),
-                weight: body.get("weight").and_then(Value::as_f64).unwrap_or(1.0),
-                group_size: body.get("group_size").and_then(Value::as_i64).unwrap_or(-1),
-                connected: true,
-            }),
-            Record::DisconnectEnv { env_id } => {
-                for e in self.envs.iter_mut().filter(|e| e.env_id == *env_id) {
-                    e.connected = false;
-                }
-            }
-            Record::Push { seq, group } => {
-                let size = group_size(group);
-                self.queue.push_back(Queued { seq: *seq, size, group: group.clone() });
-                self.next_seq = self.next_seq.max(seq + 1);
-                self.latest = Some(group.clone());
-            }
-            Record::Batch { seqs } => {
-                self.queue.retain(|q| !seqs.contains(&q.seq));
-                self.step += 1;
-            }
-            Record::Reset => {
-                let next_seq = self.next_seq;
-                *self = Inner { next_seq, ..Inner::default() };
-            }
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            max_body_bytes: 64 << 20,
+            max_decoded_bytes: 64 << 20,
+            compact_min_bytes: 64 << 20,
+            atropos_get: true,
         }
-    }
-
-    fn batch_size(&self) -> Option<usize> {
-        let bs = self.trainer.as_ref()?.0.get("batch_size")?.as_u64()?;
-        usize::try_from(bs).ok().filter(|b| *b > 0)
-    }
-}
-
-/// Sequences in a group (its `tokens` rows).
-fn group_size(group: &Value) -> usize {
-    group.get("tokens").and_then(Value::as_array).map_or(0, Vec::len)
-}
-
-/// Picks whole groups whose sizes add up to exactly `target`: the oldest
-/// groups first (greedily), falling back to an exact subset-sum over the
-/// queue. Returns queue positions, or `None` when no subset fits exactly.
-pub fn pick_exact(sizes: &[usize], target: usize) -> Option<Vec<usize>> {
-    let mut picked = Vec::new();
-    let mut sum = 0;
-    for (i, &s) in sizes.iter().enumerate() {
-        if s > 0 && sum + s <= target {
-            picked.push(i);
-            sum += s;
-            if sum == target {
-                return Some(picked);
-            }
-        }
-    }
-    // Subset sum: reach[v] = the group that first reached sum v, in queue order.
-    let mut reach: Vec<Option<(usize, usize)>> = vec![None; target + 1];
-    let mut reached = vec![false; target + 1];
-    reached[0] = true;
-    for (i, &s) in sizes.iter().enumerate() {
-        if s == 0 || s > target {
-            continue;
-        }
-        for v in (s..=target).rev() {
-            if !reached[v] && reached[v - s] {
-                reached[v] = true;
-                reach[v] = Some((i, v - s));
-            }
-        }
-        if reached[target] {
-            break;
-        }
-    }
-    if !reached[target] {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut v = target;
-    while v > 0 {
-        let (i, prev) = reach[v]?;
-        out.push(i);
-        v = prev;
-    }
-    out.sort_unstable();
-    Some(out)
-}
-
-struct Store {
-    inner: Inner,
-    log: File,
-    path: PathBuf,
-}
-
-impl Store {
-    fn append(&mut self, r: Record) -> Result<(), RunnerError> {
-        let mut line = serde_json::to_vec(&r).map_err(|e| RunnerError::Sink(e.to_string()))?;
-        line.push(b'\n');
-        self.log.write_all(&line).map_err(|e| RunnerError::io(&self.path, e))?;
-        self.log.sync_data().map_err(|e| RunnerError::io(&self.path, e))?;
-        self.inner.apply(&r);
-        Ok(())
     }
 }
 
@@ -185,44 +105,30 @@ impl Store {
 #[derive(Clone)]
 pub struct ApiState {
     store: Arc<Mutex<Store>>,
+    options: Arc<ApiOptions>,
 }
 
 impl ApiState {
-    /// Opens (or creates) the log at `path` and replays it.
+    /// Opens (or creates) the log at `path`, locks it and replays it, with
+    /// the default options.
     pub fn open(path: &Path) -> Result<Self, RunnerError> {
-        let mut inner = Inner::default();
-        let mut valid_len = 0u64;
-        if path.exists() {
-            let f = File::open(path).map_err(|e| RunnerError::io(path, e))?;
-            let mut reader = BufReader::new(f);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                let n = reader.read_until(b'\n', &mut line).map_err(|e| RunnerError::io(path, e))?;
-                if n == 0 || line.last() != Some(&b'\n') {
-                    break; // end, or a torn last line
-                }
-                match serde_json::from_slice::<Record>(&line) {
-                    Ok(r) => inner.apply(&r),
-                    Err(e) => {
-                        return Err(RunnerError::Config(format!(
-                            "{}: corrupt record at byte {valid_len}: {e}",
-                            path.display()
-                        )));
-                    }
-                }
-                valid_len += n as u64;
-            }
-        }
-        let log = OpenOptions::new().create(true).append(true).open(path).map_err(|e| RunnerError::io(path, e))?;
-        // Drop a torn tail so later appends start on a fresh line.
-        log.set_len(valid_len).map_err(|e| RunnerError::io(path, e))?;
-        Ok(ApiState { store: Arc::new(Mutex::new(Store { inner, log, path: path.to_path_buf() })) })
+        Self::open_with(path, ApiOptions::default())
+    }
+
+    /// Opens (or creates) the log at `path`, locks it and replays it.
+    pub fn open_with(path: &Path, options: ApiOptions) -> Result<Self, RunnerError> {
+        let store = Store::open(path, options.compact_min_bytes)?;
+        Ok(ApiState { store: Arc::new(Mutex::new(store)), options: Arc::new(options) })
     }
 
     /// Groups waiting in the queue.
     pub fn queue_len(&self) -> usize {
         self.store.lock().map(|s| s.inner.queue.len()).unwrap_or(0)
+    }
+
+    /// The log's size and compactions.
+    pub fn log_stats(&self) -> LogStats {
+        self.store.lock().map(|s| s.stats()).unwrap_or_default()
     }
 }
 
@@ -237,32 +143,104 @@ impl IntoResponse for ApiError {
 
 impl From<RunnerError> for ApiError {
     fn from(e: RunnerError) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        let status = match &e {
+            RunnerError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
+            RunnerError::LogBroken { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
     }
 }
 
 type ApiResult = Result<axum::Json<Value>, ApiError>;
 
-/// Parses a request body, gunzipping it when `Content-Encoding: gzip`.
-fn body_json(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
-    let gz = headers
-        .get(axum::http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let raw: Vec<u8> = if gz {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .take(1 << 30)
-            .read_to_end(&mut out)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}")))?;
-        out
-    } else {
-        body.to_vec()
-    };
+/// The header, if any, that marks a request as sent by a web browser or
+/// its prefetcher rather than by a program.
+fn browser_mark(headers: &HeaderMap) -> Option<&'static str> {
+    const MARKS: [&str; 7] = [
+        "origin",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "sec-purpose",
+        "purpose",
+        "upgrade-insecure-requests",
+    ];
+    if let Some(mark) = MARKS.into_iter().find(|m| headers.contains_key(*m)) {
+        return Some(mark);
+    }
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    ua.filter(|ua| ua.starts_with("Mozilla/")).map(|_| "user-agent")
+}
+
+/// Refuses a state-changing request that a browser sent.
+fn refuse_browsers(headers: &HeaderMap) -> Result<(), ApiError> {
+    match browser_mark(headers) {
+        Some(mark) => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this route changes the trajectory queue and is for trainers and environments, not web browsers (the request has `{mark}`)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn too_large(limit: usize, what: &str) -> ApiError {
+    ApiError(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body {what} is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// The body, gunzipped when `Content-Encoding: gzip`, reading no more than
+/// one byte past the decoded limit.
+fn decoded<'a>(options: &ApiOptions, headers: &HeaderMap, body: &'a Bytes) -> Result<Cow<'a, [u8]>, ApiError> {
+    let limit = options.max_decoded_bytes;
+    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") if body.len() > limit => Err(too_large(limit, "as sent")),
+        None | Some("" | "identity") => Ok(Cow::Borrowed(&body[..])),
+        Some("gzip" | "x-gzip") => {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}")))?;
+            if out.len() > limit {
+                return Err(too_large(limit, "decoded from gzip"));
+            }
+            Ok(Cow::Owned(out))
+        }
+        Some(other) => Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Encoding `{other}` (gzip or none)"),
+        )),
+    }
+}
+
+/// Parses a request body as JSON (an empty body is `{}`).
+fn body_json(options: &ApiOptions, headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let raw = decoded(options, headers, body)?;
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
     serde_json::from_slice(&raw).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid JSON: {e}")))
+}
+
+/// The request's `Idempotency-Key`, if it has a valid one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v.to_str().unwrap_or("");
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`Idempotency-Key` must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 fn check_group(g: &Value) -> Result<(), ApiError> {
@@ -317,22 +295,27 @@ fn new_uuid() -> String {
 }
 
 async fn register(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = body_json(&headers, &body)?;
-    if body.get("batch_size").and_then(Value::as_u64).is_none_or(|b| b == 0) {
-        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "`batch_size` must be a positive integer".into()));
+    refuse_browsers(&headers)?;
+    let body = body_json(&s.options, &headers, &body)?;
+    if !body.get("batch_size").and_then(Value::as_u64).is_some_and(|b| (1..=MAX_BATCH_SIZE).contains(&b)) {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`batch_size` must be an integer from 1 to {MAX_BATCH_SIZE} (the limit of this server)"),
+        ));
     }
     let uuid = new_uuid();
     let u = uuid.clone();
-    with_store(&s, move |st| st.append(Record::Register { body, uuid: u }).map_err(ApiError::from)).await?;
+    with_store(&s, move |st| st.append(vec![Record::Register { body, uuid: u }]).map_err(ApiError::from)).await?;
     Ok(axum::Json(json!({ "uuid": uuid })))
 }
 
 async fn register_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = body_json(&headers, &body)?;
+    refuse_browsers(&headers)?;
+    let body = body_json(&s.options, &headers, &body)?;
     let out = with_store(&s, move |st| {
         let env_id = st.inner.envs.len() as i64;
         let name = body.get("desired_name").and_then(Value::as_str).unwrap_or("env").to_owned();
-        st.append(Record::RegisterEnv { env_id, body })?;
+        st.append(vec![Record::RegisterEnv { env_id, body }])?;
         let t = st.inner.trainer.as_ref().map(|t| t.0.clone()).unwrap_or(Value::Null);
         Ok(json!({
             "status": "success",
@@ -349,54 +332,60 @@ async fn register_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes
 }
 
 async fn disconnect_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = body_json(&headers, &body)?;
+    refuse_browsers(&headers)?;
+    let body = body_json(&s.options, &headers, &body)?;
     let Some(env_id) = body.get("env_id").and_then(Value::as_i64) else {
         return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "`env_id` is required".into()));
     };
-    with_store(&s, move |st| st.append(Record::DisconnectEnv { env_id }).map_err(ApiError::from)).await?;
+    with_store(&s, move |st| st.append(vec![Record::DisconnectEnv { env_id }]).map_err(ApiError::from)).await?;
     Ok(axum::Json(json!({ "status": "success" })))
 }
 
-async fn push_groups(s: &ApiState, groups: Vec<Value>) -> Result<usize, ApiError> {
-    for g in &groups {
+/// Queues `groups` (each with its idempotency key) as one append; returns
+/// how many were already there.
+async fn push_groups(s: &ApiState, groups: Vec<(Value, Option<String>)>) -> Result<usize, ApiError> {
+    for (g, _) in &groups {
         check_group(g)?;
     }
-    let n = groups.len();
-    with_store(s, move |st| {
-        for group in groups {
-            let seq = st.inner.next_seq;
-            st.append(Record::Push { seq, group })?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(n)
+    with_store(s, move |st| st.push(groups).map_err(ApiError::from)).await
 }
 
 async fn scored_data(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = body_json(&headers, &body)?;
-    push_groups(&s, vec![body]).await?;
+    refuse_browsers(&headers)?;
+    let key = idempotency_key(&headers)?;
+    let body = body_json(&s.options, &headers, &body)?;
+    if push_groups(&s, vec![(body, key)]).await? > 0 {
+        return Ok(axum::Json(json!({ "status": "received", "duplicate": true })));
+    }
     Ok(axum::Json(json!({ "status": "received" })))
 }
 
 async fn scored_data_list(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = body_json(&headers, &body)?;
-    let groups = match body {
-        Value::Array(a) => a,
-        _ => return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "expected a list of groups".into())),
+    refuse_browsers(&headers)?;
+    let key = idempotency_key(&headers)?;
+    let body = body_json(&s.options, &headers, &body)?;
+    let Value::Array(groups) = body else {
+        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "expected a list of groups".into()));
     };
-    let n = push_groups(&s, groups).await?;
-    Ok(axum::Json(json!({ "status": "received", "groups_processed": n })))
+    let n = groups.len();
+    let keyed = groups.into_iter().enumerate().map(|(i, g)| (g, key.as_ref().map(|k| format!("{k}#{i}")))).collect();
+    let duplicates = push_groups(&s, keyed).await?;
+    let mut out = json!({ "status": "received", "groups_processed": n });
+    if duplicates > 0 {
+        out["duplicates"] = json!(duplicates);
+    }
+    Ok(axum::Json(out))
 }
 
-async fn batch(State(s): State<ApiState>) -> ApiResult {
+async fn batch(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult {
+    refuse_browsers(&headers)?;
     let out = with_store(&s, |st| {
         let Some(bs) = st.inner.batch_size() else { return Ok(json!({ "batch": null })) };
         let sizes: Vec<usize> = st.inner.queue.iter().map(|q| q.size).collect();
         let Some(picked) = pick_exact(&sizes, bs) else { return Ok(json!({ "batch": null })) };
         let seqs: Vec<u64> = picked.iter().map(|&i| st.inner.queue[i].seq).collect();
         let groups: Vec<Value> = picked.iter().map(|&i| st.inner.queue[i].group.clone()).collect();
-        st.append(Record::Batch { seqs })?;
+        st.append(vec![Record::Batch { seqs }])?;
         Ok(json!({ "batch": groups }))
     })
     .await?;
@@ -424,7 +413,7 @@ async fn status(State(s): State<ApiState>) -> ApiResult {
 }
 
 async fn status_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = body_json(&headers, &body)?;
+    let body = body_json(&s.options, &headers, &body)?;
     let env_id = body.get("env_id").and_then(Value::as_i64);
     let out = with_store(&s, move |st| {
         let env = env_id.and_then(|id| st.inner.envs.iter().find(|e| e.env_id == id));
@@ -469,28 +458,40 @@ async fn latest_example(State(s): State<ApiState>) -> ApiResult {
     Ok(axum::Json(out))
 }
 
-async fn reset_data(State(s): State<ApiState>) -> ApiResult {
-    with_store(&s, |st| st.append(Record::Reset).map_err(ApiError::from)).await?;
+async fn reset_data(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult {
+    refuse_browsers(&headers)?;
+    with_store(&s, |st| st.append(vec![Record::Reset]).map_err(ApiError::from)).await?;
     Ok(axum::Json(json!({ "status": "reset" })))
+}
+
+/// POST, and GET too where Atropos's clients need it.
+fn changing<H, T>(handler: H, atropos_get: bool) -> MethodRouter<ApiState>
+where
+    H: Handler<T, ApiState>,
+    T: 'static,
+{
+    if atropos_get { get(handler.clone()).post(handler) } else { post(handler) }
 }
 
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> Router {
+    let atropos_get = state.options.atropos_get;
+    let max_body = state.options.max_body_bytes;
     Router::new()
         .route("/register", post(register))
         .route("/register-env", post(register_env))
         .route("/disconnect-env", post(disconnect_env))
         .route("/scored_data", post(scored_data))
         .route("/scored_data_list", post(scored_data_list))
-        .route("/batch", get(batch))
+        .route("/batch", changing(batch, atropos_get))
         .route("/info", get(info))
         .route("/status", get(status))
         .route("/status-env", get(status_env).post(status_env))
         .route("/wandb_info", get(wandb_info))
         .route("/latest_example", get(latest_example))
-        .route("/reset_data", get(reset_data))
+        .route("/reset_data", changing(reset_data, atropos_get))
         .route("/", get(|| async { axum::Json(json!({ "message": "envhub trajectory API (Atropos-compatible)" })) }))
-        .layer(axum::extract::DefaultBodyLimit::max(256 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
@@ -507,16 +508,4 @@ pub async fn serve(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exact_batches_from_whole_groups() {
-        assert_eq!(pick_exact(&[4, 4, 4], 8), Some(vec![0, 1]));
-        assert_eq!(pick_exact(&[3, 4, 5], 8), Some(vec![0, 2]));
-        assert_eq!(pick_exact(&[4, 3, 2, 6], 5), Some(vec![1, 2]));
-        assert_eq!(pick_exact(&[4, 4], 6), None);
-        assert_eq!(pick_exact(&[], 4), None);
-        assert_eq!(pick_exact(&[2, 2, 2], 6), Some(vec![0, 1, 2]));
-    }
-}
+mod tests;

@@ -121,6 +121,35 @@ pub enum RunnerError {
     /// An environment reference could not be resolved or loaded.
     #[error(transparent)]
     Resolve(#[from] envhub_client::ClientError),
+    /// Another process holds the lock of a trajectory API log.
+    #[error(
+        "{path}: another trajectory API server is using this log (it holds the log's lock); stop that server or give this one another store"
+    )]
+    LogLocked {
+        /// The log file.
+        path: String,
+    },
+    /// A failed append could not be cut back, so the log's tail is unknown
+    /// and nothing more is written to it.
+    #[error(
+        "{path}: a failed append could not be undone ({reason}); restart the server to recover from the last good record"
+    )]
+    LogBroken {
+        /// The log file.
+        path: String,
+        /// Why cutting it back failed.
+        reason: String,
+    },
+    /// A whole record of a log is not a record (not a torn tail).
+    #[error("{path}: corrupt record at byte {offset}: {message}")]
+    LogCorrupt {
+        /// The log file.
+        path: String,
+        /// Where the record starts.
+        offset: u64,
+        /// The parse error.
+        message: String,
+    },
 }
 
 impl RunnerError {

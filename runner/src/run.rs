@@ -108,10 +108,34 @@ pub struct GroupPlan {
     pub seed: u64,
 }
 
-/// Draws `config.tasks` groups from the environments by weight, reproducibly
-/// from the run seed. Each environment's tasks are taken in index order from
-/// its `start_index`, wrapping around finite splits.
-pub fn plan(envs: &[EnvSpec], config: &RunConfig) -> Result<Vec<GroupPlan>, RunnerError> {
+/// The most tasks (groups) one run takes.
+pub const MAX_TASKS: u64 = 1 << 32;
+/// The most rollouts per group.
+pub const MAX_GROUP_SIZE: u32 = 1 << 16;
+/// The most rollouts in flight at once.
+pub const MAX_CONCURRENCY: usize = 1 << 16;
+/// The most groups [`plan`] lays out at once (a run plans as it goes).
+pub const MAX_PLANNED_GROUPS: u64 = 1 << 20;
+
+/// Refuses sizes that would make a run allocate without bound.
+fn check_sizes(config: &RunConfig) -> Result<(), RunnerError> {
+    let over = |what: &str, n: String, limit: String| {
+        Err(RunnerError::Config(format!("{what} is {n}, over the limit of {limit}")))
+    };
+    if config.tasks > MAX_TASKS {
+        return over("the task count", config.tasks.to_string(), MAX_TASKS.to_string());
+    }
+    if config.group_size > MAX_GROUP_SIZE {
+        return over("the group size", config.group_size.to_string(), MAX_GROUP_SIZE.to_string());
+    }
+    if config.concurrency > MAX_CONCURRENCY {
+        return over("the concurrency", config.concurrency.to_string(), MAX_CONCURRENCY.to_string());
+    }
+    Ok(())
+}
+
+fn check_envs(envs: &[EnvSpec], config: &RunConfig) -> Result<(), RunnerError> {
+    check_sizes(config)?;
     if envs.is_empty() {
         return Err(RunnerError::Config("no environments".into()));
     }
@@ -133,22 +157,60 @@ pub fn plan(envs: &[EnvSpec], config: &RunConfig) -> Result<Vec<GroupPlan>, Runn
             )));
         }
     }
-    let mut rng = Rng::derive(config.seed, &[b"plan"]);
-    let mut next = vec![0u64; envs.len()];
-    let mut out = Vec::with_capacity(config.tasks as usize);
-    for group in 0..config.tasks {
-        let mut x = rng.unit_f64() * total;
-        let mut env = envs.len() - 1;
-        for (i, e) in envs.iter().enumerate() {
+    Ok(())
+}
+
+/// Lays out a run's groups one at a time, so a long run holds none of its
+/// plan in memory (see [`planner`]).
+pub struct Planner<E> {
+    envs: E,
+    tasks: u64,
+    seed: u64,
+    total: f64,
+    rng: Rng,
+    next: Vec<u64>,
+    group: u64,
+}
+
+/// Draws `config.tasks` groups from the environments by weight, reproducibly
+/// from the run seed, one at a time. Each environment's tasks are taken in
+/// index order from its `start_index`, wrapping around finite splits.
+pub fn planner<E: std::ops::Deref<Target = [EnvSpec]>>(envs: E, config: &RunConfig) -> Result<Planner<E>, RunnerError> {
+    check_envs(&envs, config)?;
+    let total = envs.iter().map(|e| e.weight).sum();
+    let next = vec![0u64; envs.len()];
+    Ok(Planner {
+        envs,
+        tasks: config.tasks,
+        seed: config.seed,
+        total,
+        rng: Rng::derive(config.seed, &[b"plan"]),
+        next,
+        group: 0,
+    })
+}
+
+impl<E: std::ops::Deref<Target = [EnvSpec]>> Iterator for Planner<E> {
+    type Item = GroupPlan;
+
+    fn next(&mut self) -> Option<GroupPlan> {
+        if self.group >= self.tasks {
+            return None;
+        }
+        let group = self.group;
+        self.group += 1;
+        let mut x = self.rng.unit_f64() * self.total;
+        let mut env = self.envs.len() - 1;
+        for (i, e) in self.envs.iter().enumerate() {
             if x < e.weight {
                 env = i;
                 break;
             }
             x -= e.weight;
         }
-        let spec = &envs[env];
-        let mut index = spec.start_index + next[env];
-        next[env] += 1;
+        let spec = &self.envs[env];
+        let mut index = spec.start_index + self.next[env];
+        self.next[env] += 1;
         let source = if spec.inline.is_empty() {
             if let Some(Some(n)) = spec.handle.info.splits.get(&spec.split)
                 && *n > 0
@@ -159,10 +221,22 @@ pub fn plan(envs: &[EnvSpec], config: &RunConfig) -> Result<Vec<GroupPlan>, Runn
         } else {
             TaskSource::Inline(spec.inline[(index % spec.inline.len() as u64) as usize].clone())
         };
-        let seed = Rng::derive(config.seed, &[b"reset", &group.to_le_bytes()]).next_u64();
-        out.push(GroupPlan { group, env, source, seed });
+        let seed = Rng::derive(self.seed, &[b"reset", &group.to_le_bytes()]).next_u64();
+        Some(GroupPlan { group, env, source, seed })
     }
-    Ok(out)
+}
+
+/// The whole plan of a run ([`planner`], collected); refused over
+/// [`MAX_PLANNED_GROUPS`] groups.
+pub fn plan(envs: &[EnvSpec], config: &RunConfig) -> Result<Vec<GroupPlan>, RunnerError> {
+    let planner = planner(envs, config)?;
+    if config.tasks > MAX_PLANNED_GROUPS {
+        return Err(RunnerError::Config(format!(
+            "a plan of {} groups is over the limit of {MAX_PLANNED_GROUPS} laid out at once (a run plans as it goes)",
+            config.tasks
+        )));
+    }
+    Ok(planner.collect())
 }
 
 /// Runs `config.tasks` groups and sends each finished group (advantages
@@ -175,10 +249,10 @@ pub async fn run<P: Policy>(
     config: RunConfig,
     sink: mpsc::Sender<Vec<Trajectory>>,
 ) -> Result<RunSummary, RunnerError> {
-    let plans = plan(&envs, &config)?;
+    let envs: Arc<[EnvSpec]> = Arc::from(envs);
+    let mut plans = planner(envs.clone(), &config)?;
     let mut policy_ref = policy.describe();
     policy_ref.sampling = config.sampling.clone();
-    let envs = Arc::new(envs);
     let config = Arc::new(config);
     let rollouts = Arc::new(Semaphore::new(config.concurrency.max(1)));
     // Enough groups in flight to keep the rollout slots busy, few enough that
@@ -187,7 +261,6 @@ pub async fn run<P: Policy>(
     let mut set = JoinSet::new();
     let mut summary = RunSummary::default();
     let mut reward_sum = 0.0;
-    let mut plans = plans.into_iter();
     loop {
         // Keep spawning while there is room; otherwise collect one result.
         let spawn_next = if let Ok(permit) = groups_in_flight.clone().try_acquire_owned() {

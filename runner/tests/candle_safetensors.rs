@@ -202,3 +202,29 @@ fn a_directory_of_another_family_is_refused() {
     let err = CandlePolicy::load(dir.path(), Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("gpt_neox"), "{err}");
 }
+
+#[test]
+fn an_absurd_context_in_config_json_is_refused_before_building_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_dir(dir.path());
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Rotary tables for 2^40 positions would be terabytes.
+    config["max_position_embeddings"] = json!(1u64 << 40);
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = CandlePolicy::load(dir.path(), Device::Cpu).err().unwrap().to_string();
+    let limit = envhub_runner::policy::candle::MAX_CONTEXT;
+    assert!(err.contains(&format!("over the limit of {limit} positions")), "{err}");
+}
+
+#[test]
+fn a_tokenizer_json_id_past_the_limit_is_refused_by_the_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = write_tiny_dir(dir.path());
+    let mut tok: serde_json::Value = serde_json::from_str(&text).unwrap();
+    tok["added_tokens"][0]["id"] = json!(u64::from(u32::MAX));
+    std::fs::write(dir.path().join("tokenizer.json"), tok.to_string()).unwrap();
+    let err = CandlePolicy::load(dir.path(), Device::Cpu).err().unwrap().to_string();
+    let limit = envhub_runner::policy::candle::tokenizer::MAX_VOCAB_SIZE - 1;
+    assert!(err.contains("tokenizer.json") && err.contains(&format!("over the limit of {limit}")), "{err}");
+}

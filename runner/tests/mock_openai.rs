@@ -289,7 +289,7 @@ async fn groups_pushed_to_the_trajectory_api_come_back_as_exact_batches() {
     let h = tokio::spawn(run(Arc::new(policy(&url)), vec![spec], config, tx));
     let mut pushed = 0;
     while let Some(g) = rx.recv().await {
-        if sink.push_group(&g).await.unwrap() {
+        if sink.push_group(&g).await.unwrap() == envhub_runner::sink::Pushed::Sent {
             pushed += 1;
         }
     }
@@ -307,4 +307,29 @@ async fn groups_pushed_to_the_trajectory_api_come_back_as_exact_batches() {
         let n: usize = groups.iter().map(|g| g["tokens"].as_array().unwrap().len()).sum();
         assert_eq!(n, 4);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_run_sizes_are_refused_with_their_limit() {
+    use envhub_runner::run::{MAX_CONCURRENCY, MAX_GROUP_SIZE, MAX_PLANNED_GROUPS, MAX_TASKS, plan};
+    let data = tempfile::tempdir().unwrap();
+    let spec = EnvSpec::new(common::math_env(data.path()), "arithmetic-easy");
+    // Laying out a plan of 2^20 + 1 groups at once is refused.
+    let config = RunConfig { tasks: MAX_PLANNED_GROUPS + 1, ..RunConfig::default() };
+    let err = plan(std::slice::from_ref(&spec), &config).unwrap_err().to_string();
+    assert!(err.contains(&format!("over the limit of {MAX_PLANNED_GROUPS}")), "{err}");
+    let cases = [
+        (RunConfig { tasks: u64::MAX, ..RunConfig::default() }, MAX_TASKS.to_string()),
+        (RunConfig { group_size: u32::MAX, ..RunConfig::default() }, MAX_GROUP_SIZE.to_string()),
+        (RunConfig { concurrency: usize::MAX, ..RunConfig::default() }, MAX_CONCURRENCY.to_string()),
+    ];
+    for (config, limit) in cases {
+        let (tx, _rx) = mpsc::channel(1);
+        let err = run(Arc::new(policy("http://127.0.0.1:9/v1")), vec![spec.clone()], config, tx).await.unwrap_err();
+        assert!(err.to_string().contains(&format!("over the limit of {limit}")), "{err}");
+    }
+    // A long run is planned as it goes: a billion groups cost nothing up front.
+    let config = RunConfig { tasks: 1 << 30, ..RunConfig::default() };
+    let first: Vec<_> = envhub_runner::run::planner(std::slice::from_ref(&spec), &config).unwrap().take(3).collect();
+    assert_eq!(first.iter().map(|p| p.group).collect::<Vec<_>>(), vec![0, 1, 2]);
 }

@@ -33,6 +33,7 @@ use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use envhub_sdk::Rng;
 
 use self::chat::{CHATML, ChatTemplate, parse_tool_calls};
+pub use self::safetensors::MAX_CONTEXT;
 use self::safetensors::SafetensorsModel;
 use self::tokenizer::Tokenizer;
 use super::{Completion, Policy, PolicyRequest};
@@ -412,8 +413,9 @@ impl Engine {
         }
         let max_new = (request.sampling.max_tokens as usize).min(self.context - prompt.len());
         let mut rng = Rng::new(request.seed);
-        let mut ids: Vec<u32> = Vec::with_capacity(max_new);
-        let mut logprobs: Vec<f32> = Vec::with_capacity(max_new);
+        // `max_tokens` comes with the request: reserve a little, grow as sampled.
+        let mut ids: Vec<u32> = Vec::with_capacity(max_new.min(4096));
+        let mut logprobs: Vec<f32> = Vec::with_capacity(max_new.min(4096));
         let mut finish = "length";
         let mut stop_at: Option<usize> = None;
         let mut logits = model.forward(&prompt, 0, &self.device).map_err(model_err)?;

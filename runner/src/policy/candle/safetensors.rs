@@ -78,10 +78,26 @@ fn token_text(v: Option<&Value>) -> Option<String> {
 }
 
 fn ids(v: Option<&Value>) -> Vec<u32> {
+    let id = |v: &Value| v.as_u64().and_then(|x| u32::try_from(x).ok());
     match v {
-        Some(Value::Number(n)) => n.as_u64().map(|x| x as u32).into_iter().collect(),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
+        Some(n @ Value::Number(_)) => id(n).into_iter().collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(id).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The longest context a `config.json` may declare: the rotary tables
+/// (and the KV cache bound) are laid out for every position up front, so
+/// the number sizes an allocation. Real models declare at most about this.
+pub const MAX_CONTEXT: u64 = 1 << 20;
+
+/// Refuses a `max_position_embeddings` over [`MAX_CONTEXT`] before the
+/// model is built from it.
+fn check_context(config: &Value, path: &Path) -> Result<(), PolicyError> {
+    let Some(n) = config.get("max_position_embeddings") else { return Ok(()) };
+    match n.as_u64() {
+        Some(n) if n <= MAX_CONTEXT => Ok(()),
+        _ => Err(load_err(path, format!("max_position_embeddings {n} is over the limit of {MAX_CONTEXT} positions"))),
     }
 }
 
@@ -117,6 +133,7 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
 pub(crate) fn load_dir(dir: &Path, device: &Device) -> Result<Loaded, PolicyError> {
     let config_path = dir.join("config.json");
     let config = read_json(&config_path)?;
+    check_context(&config, &config_path)?;
     let model_type = config.get("model_type").and_then(Value::as_str).unwrap_or("").to_owned();
     let archs: Vec<&str> =
         config.get("architectures").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();

@@ -14,6 +14,11 @@ use std::collections::HashMap;
 pub const TOKEN_TYPE_CONTROL: i32 = 3;
 /// GGUF token type of user-defined tokens.
 pub const TOKEN_TYPE_USER_DEFINED: i32 = 4;
+/// The largest vocabulary a `tokenizer.json` may declare (token ids from 0
+/// to this minus one); the vocabulary is laid out by id, so an id read from
+/// the file sizes an allocation. The largest real vocabularies are about a
+/// tenth of this.
+pub const MAX_VOCAB_SIZE: usize = 1 << 21;
 
 /// Errors building a tokenizer.
 #[derive(Debug, thiserror::Error)]
@@ -143,14 +148,15 @@ impl Tokenizer {
         let mut entries: Vec<(String, u32)> = Vec::with_capacity(vocab.len());
         for (tok, id) in vocab {
             let id = id.as_u64().ok_or_else(|| meta(&format!("vocab id of `{tok}` is not a number")))?;
-            entries.push((tok.clone(), id as u32));
+            entries.push((tok.clone(), vocab_id(id, tok)?));
         }
         let mut added: Vec<(String, u32, bool)> = Vec::new();
         for t in root.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
             let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| meta("added token without `id`"))?;
             let content =
                 t.get("content").and_then(Value::as_str).ok_or_else(|| meta("added token without `content`"))?;
-            added.push((content.to_owned(), id as u32, t.get("special").and_then(Value::as_bool).unwrap_or(false)));
+            let id = vocab_id(id, content)?;
+            added.push((content.to_owned(), id, t.get("special").and_then(Value::as_bool).unwrap_or(false)));
         }
         let size =
             entries.iter().map(|e| e.1).chain(added.iter().map(|a| a.1)).max().map(|m| m as usize + 1).unwrap_or(0);
@@ -285,6 +291,17 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32], with_special: bool) -> String {
         let bytes: Vec<u8> = ids.iter().flat_map(|id| self.token_bytes(*id, with_special)).collect();
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// A token id from `tokenizer.json`, refused at or past [`MAX_VOCAB_SIZE`].
+fn vocab_id(id: u64, token: &str) -> Result<u32, TokenizerError> {
+    match u32::try_from(id) {
+        Ok(small) if (small as usize) < MAX_VOCAB_SIZE => Ok(small),
+        _ => Err(TokenizerError::Metadata(format!(
+            "tokenizer.json: token `{token}` has id {id}, over the limit of {} (the largest vocabulary supported is {MAX_VOCAB_SIZE} tokens)",
+            MAX_VOCAB_SIZE - 1
+        ))),
     }
 }
 
@@ -440,6 +457,31 @@ mod tests {
             }
             assert!(gguf.encode("hello").len() < "hello".len(), "merges apply");
         }
+    }
+
+    #[test]
+    fn tokenizer_json_refuses_ids_past_the_vocabulary_limit() {
+        let json = |id: u64| {
+            serde_json::json!({
+                "pre_tokenizer": {"type": "ByteLevel"},
+                "model": {"type": "BPE", "vocab": {"a": 0, "b": id}, "merges": []},
+            })
+            .to_string()
+        };
+        // Each id would size the vocabulary table: 4 Gi entries, or wrap to 0.
+        for id in [u64::from(u32::MAX), 1 << 32, MAX_VOCAB_SIZE as u64] {
+            let err = Tokenizer::from_tokenizer_json(&json(id)).unwrap_err();
+            assert!(err.to_string().contains(&format!("over the limit of {}", MAX_VOCAB_SIZE - 1)), "{err}");
+        }
+        let added = serde_json::json!({
+            "added_tokens": [{"id": 1u64 << 40, "content": "<|x|>", "special": true}],
+            "pre_tokenizer": {"type": "ByteLevel"},
+            "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+        });
+        let err = Tokenizer::from_tokenizer_json(&added.to_string()).unwrap_err();
+        assert!(err.to_string().contains("`<|x|>`"), "{err}");
+        let ok = Tokenizer::from_tokenizer_json(&json(MAX_VOCAB_SIZE as u64 - 1)).unwrap();
+        assert_eq!(ok.vocab_size(), MAX_VOCAB_SIZE);
     }
 
     #[test]
