@@ -48,9 +48,14 @@ impl Drop for Served {
 }
 
 fn serve(home: &Path) -> Served {
+    serve_with(home, &[])
+}
+
+fn serve_with(home: &Path, extra: &[&str]) -> Served {
     let data = home.join("hub-data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_envhub"))
         .args(["serve", "--data", &data.display().to_string(), "--addr", "127.0.0.1:0"])
+        .args(extra)
         .env("ENVHUB_HOME", home)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -191,4 +196,129 @@ fn publish_pull_lock_yank_and_resolve() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!victim_home.join("packages/sha256").join(format!("{hex}.envpkg")).exists(), "nothing was cached");
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost: (cert, key) PEM files.
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("key");
+    (cert, key)
+}
+
+#[test]
+fn https_end_to_end_with_a_ca_cert_and_refused_without() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let base = base.path();
+    let (cert, key) = self_signed(&tmp(base, "tls"));
+    let hub = serve_with(
+        &tmp(base, "server-home"),
+        &["--tls-cert", &cert.display().to_string(), "--tls-key", &key.display().to_string()],
+    );
+    assert!(hub.url.starts_with("https://127.0.0.1:"), "{}", hub.url);
+    let admin = std::fs::read_to_string(hub.data.join("admin-token")).expect("admin token").trim().to_owned();
+    let url = hub.url.as_str();
+    let home = tmp(base, "home");
+    let ca = cert.display().to_string();
+
+    // Without the CA the certificate is not trusted, and the error says so.
+    let refused = err(&envhub(&home, base, url, &["login", "--hub", url, "--token", &admin]));
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+    assert!(!home.join("credentials.toml").exists(), "a failed login stored credentials");
+
+    // With it: login, publish and pull over HTTPS.
+    ok(&envhub(&home, base, url, &["--ca-cert", &ca, "login", "--hub", url, "--token", &admin]));
+    let pkg = math_package();
+    let out = ok(&envhub(&home, base, url, &["--ca-cert", &ca, "publish", &pkg.display().to_string()]));
+    assert!(out.contains("published envhub/math 0.1.0"), "{out}");
+    let project = tmp(base, "project");
+    let out = ok(&envhub(&home, &project, url, &["--ca-cert", &ca, "pull", "envhub/math@0.1"]));
+    assert!(out.contains("envhub/math 0.1.0 sha256:"), "{out}");
+    // ENVHUB_CA_CERT does what --ca-cert does.
+    let mut by_env = Command::new(env!("CARGO_BIN_EXE_envhub"));
+    by_env.args(["search", "math"]).current_dir(base).env("ENVHUB_HOME", &home).env("ENVHUB_HUB", url);
+    let out = ok(&by_env.env("ENVHUB_CA_CERT", &ca).output().expect("run envhub"));
+    assert!(out.contains("envhub/math"), "{out}");
+    // A plain-HTTP client gets no answer it could mistake for the hub's.
+    let plain = url.replacen("https://", "http://", 1);
+    assert!(!envhub(&home, base, &plain, &["search", "math"]).status.success());
+}
+
+/// A loopback server that records the `Authorization` header of every
+/// request it gets and answers 404.
+fn recording_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let auth = text
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                .map(str::to_owned)
+                .unwrap_or_else(|| "(none)".to_owned());
+            if let Ok(mut seen) = log.lock() {
+                seen.push(auth);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn a_lockfile_source_never_gets_the_users_token() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let base = base.path();
+    let hub = serve(&tmp(base, "server-home"));
+    let admin = std::fs::read_to_string(hub.data.join("admin-token")).expect("admin token").trim().to_owned();
+    let url = hub.url.as_str();
+    let home = tmp(base, "home");
+    ok(&envhub(&home, base, url, &["login", "--hub", url, "--token", &admin]));
+    ok(&envhub(&home, base, url, &["publish", &math_package().display().to_string()]));
+    let project = tmp(base, "project");
+    ok(&envhub(&home, &project, url, &["pull", "envhub/math@0.1"]));
+
+    // A lockfile (from a pull request, say) points its source elsewhere.
+    let (evil, seen) = recording_server();
+    let lock = project.join("envhub.lock");
+    let text = std::fs::read_to_string(&lock).expect("lockfile").replace(url, &evil);
+    assert!(text.contains(&evil), "{text}");
+    std::fs::write(&lock, text).expect("lockfile");
+    let clean_home = |h: &Path| {
+        // Only the credentials stay: the download must really happen.
+        for entry in std::fs::read_dir(h).expect("home").flatten() {
+            if entry.file_name() != "credentials.toml" {
+                let _ = std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
+            }
+        }
+    };
+    clean_home(&home);
+    for token_env in [None, Some(admin.as_str())] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_envhub"));
+        cmd.args(["pull", "envhub/math@0.1", "--locked"]).current_dir(&project).env("ENVHUB_HOME", &home);
+        cmd.env_remove("ENVHUB_HUB").env_remove("ENVHUB_TOKEN");
+        if let Some(t) = token_env {
+            cmd.env("ENVHUB_TOKEN", t);
+        }
+        let out = cmd.output().expect("run envhub");
+        assert!(!out.status.success(), "the pull from a 404 source succeeded");
+    }
+    let seen = seen.lock().expect("log").clone();
+    assert!(!seen.is_empty(), "the lockfile's source was never asked");
+    assert!(seen.iter().all(|a| a == "(none)"), "a token went to the lockfile's source: {seen:?}");
 }

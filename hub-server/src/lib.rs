@@ -19,6 +19,7 @@ pub mod auth;
 pub mod blobs;
 pub mod check;
 pub mod error;
+pub mod limits;
 pub mod publish;
 pub mod store;
 pub mod web;
@@ -26,6 +27,7 @@ pub mod web;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use envhub_sandbox::{Sandbox, SandboxConfig};
@@ -35,6 +37,7 @@ pub use store::Storage;
 
 use crate::auth::Scope;
 use crate::blobs::{BlobBackend, FileBlobs};
+pub use crate::limits::RateLimit;
 use crate::store::SqlStorage;
 
 /// Where the hub keeps metadata and blobs.
@@ -97,6 +100,16 @@ pub struct HubConfig {
     pub self_test_seconds: u64,
     /// Serve HTTPS with this certificate and key (else plain HTTP).
     pub tls: Option<TlsFiles>,
+    /// Requests allowed per client address and per token (`None`: no limit).
+    pub rate_limit: Option<RateLimit>,
+    /// How long any request but a publish may take to be answered (503 past it).
+    pub request_timeout: Duration,
+    /// How long an upload waits for a free publish slot before a 503.
+    pub publish_wait: Duration,
+    /// The longest pause in an upload's body before it is dropped (408).
+    pub upload_idle_timeout: Duration,
+    /// How long receiving one upload's body may take in all (408 past it).
+    pub upload_timeout: Duration,
 }
 
 /// A TLS certificate chain and its private key, as PEM files.
@@ -126,6 +139,11 @@ impl HubConfig {
             self_test_fuel: 100_000_000_000,
             self_test_seconds: 120,
             tls: None,
+            rate_limit: RateLimit::new(100, 400),
+            request_timeout: Duration::from_secs(30),
+            publish_wait: Duration::from_secs(30),
+            upload_idle_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(300),
         }
     }
 
@@ -152,6 +170,8 @@ pub struct AppState {
     pub config: HubConfig,
     /// One permit per upload being received and checked.
     pub publish_slots: Arc<tokio::sync::Semaphore>,
+    /// Request rates per client (none when the configuration sets no limit).
+    pub limiters: Option<limits::Limiters>,
 }
 
 /// A hub ready to serve.
@@ -206,7 +226,8 @@ impl Hub {
         }
         protect_secret_file(&work.join(ADMIN_TOKEN_FILE))?;
         let publish_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_publishes.max(1)));
-        Ok(Hub { state: Arc::new(AppState { storage, sandbox, config, publish_slots }), admin_token })
+        let limiters = config.rate_limit.map(limits::Limiters::new);
+        Ok(Hub { state: Arc::new(AppState { storage, sandbox, config, publish_slots, limiters }), admin_token })
     }
 
     /// The admin token, when this start created it.
@@ -225,6 +246,7 @@ impl Hub {
             .merge(web::routes())
             .fallback(api::fallback)
             .layer(axum::middleware::from_fn_with_state(self.state.clone(), api::require_read))
+            .layer(axum::middleware::from_fn_with_state(self.state.clone(), limits::limit))
             .with_state(self.state.clone())
     }
 

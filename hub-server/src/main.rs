@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use envhub_hub::{HubConfig, S3Config, StorageConfig, TlsFiles, serve_blocking};
+use envhub_hub::{HubConfig, RateLimit, S3Config, StorageConfig, TlsFiles, serve_blocking};
 
 fn main() -> Result<()> {
     let mut data = PathBuf::from("envhub-hub-data");
@@ -14,6 +14,7 @@ fn main() -> Result<()> {
     let mut database_url = None;
     let mut private = false;
     let (mut tls_cert, mut tls_key) = (None, None);
+    let mut config = HubConfig::embedded(&data);
     let mut s3 = S3Config {
         endpoint: String::new(),
         bucket: "envhub".into(),
@@ -36,16 +37,26 @@ fn main() -> Result<()> {
             "--private" => private = true,
             "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
+            "--max-concurrent-publishes" => {
+                config.max_concurrent_publishes = number::<usize>(&flag, &value()?)?.max(1);
+            }
+            "--rate-limit" => {
+                let per_second: u32 = number(&flag, &value()?)?;
+                config.rate_limit = RateLimit::new(per_second, per_second.saturating_mul(4));
+            }
+            "--self-test-fuel" => config.self_test_fuel = number(&flag, &value()?)?,
+            "--self-test-seconds" => config.self_test_seconds = number(&flag, &value()?)?,
             "-h" | "--help" => {
                 println!(
-                    "envhub-hub [--data DIR] [--addr HOST:PORT] [--private] [--tls-cert PEM --tls-key PEM] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
+                    "envhub-hub [--data DIR] [--addr HOST:PORT] [--private] [--tls-cert PEM --tls-key PEM] [--max-concurrent-publishes N] [--rate-limit PER_SECOND (0: none)] [--self-test-fuel N] [--self-test-seconds S] [--database-url URL --s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]"
                 );
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (try --help)"),
         }
     }
-    let mut config = HubConfig::embedded(&data);
+    config.storage = StorageConfig::Embedded { dir: data.clone() };
+    config.work_dir = data;
     config.public_read = !private;
     config.tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -59,4 +70,9 @@ fn main() -> Result<()> {
         config.storage = StorageConfig::ScaleOut { database_url, s3 };
     }
     serve_blocking(config, addr).context("the hub stopped")
+}
+
+/// `value` as the number `flag` takes.
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T> {
+    value.parse().ok().with_context(|| format!("{flag} takes a whole number, not `{value}`"))
 }

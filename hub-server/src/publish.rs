@@ -5,10 +5,11 @@
 //! - the token's scopes are checked before the body is read (403, the body
 //!   discarded unread beyond the size cap);
 //! - at most [`crate::HubConfig::max_concurrent_publishes`] uploads are
-//!   received and checked at once; the others wait up to [`PUBLISH_WAIT`],
+//!   received and checked at once; the others wait up to `publish_wait`,
 //!   then get 503 with `Retry-After`;
 //! - the body is streamed to a file under `work_dir/uploads` (at most
-//!   `max_package_bytes`), never held in memory, and read from there with
+//!   `max_package_bytes`, with no pause over `upload_idle_timeout` and all
+//!   within `upload_timeout`, else 408), never held in memory, and read from there with
 //!   its data files unpacked to disk (at most
 //!   [`envhub_sandbox::package::MAX_UNPACKED_BYTES`]);
 //! - the self-test runs under one budget for all its calls
@@ -16,7 +17,7 @@
 //! - whatever the check leaves (the upload, unpacked data, compiled modules)
 //!   is removed when it is done, accepted or refused.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,8 +45,10 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Most versions one package may have (its index is read whole).
 pub const MAX_VERSIONS: usize = 1000;
 
-/// How long an upload waits for a free publish slot before a 503.
-pub const PUBLISH_WAIT: Duration = Duration::from_secs(30);
+/// Whether `request` is a publish (whose deadlines are its own).
+pub fn is_publish(request: &axum::extract::Request) -> bool {
+    request.method() == axum::http::Method::POST && request.uri().path() == "/api/v1/packages"
+}
 
 /// `POST /api/v1/packages`: the body is the archive.
 pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
@@ -63,7 +66,8 @@ pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         Some(Ok(hex)) => Some(hex),
         Some(Err(e)) => return Err(discard(body, limit, e).await),
     };
-    let Ok(Ok(_slot)) = tokio::time::timeout(PUBLISH_WAIT, state.publish_slots.clone().acquire_owned()).await else {
+    let wait = state.config.publish_wait;
+    let Ok(Ok(_slot)) = tokio::time::timeout(wait, state.publish_slots.clone().acquire_owned()).await else {
         let busy = ApiError::retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
@@ -73,7 +77,7 @@ pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         return Err(discard(body, limit, busy).await);
     };
 
-    let upload = receive(&state.config.work_dir.join("uploads"), body, limit).await?;
+    let upload = receive(&state.config, body).await?;
     if let Some(expected) = expected
         && expected != upload.hex
     {
@@ -103,11 +107,13 @@ async fn discard(body: Body, limit: u64, error: ApiError) -> ApiError {
     error
 }
 
-/// Reads and discards up to `limit` more bytes of `stream`, for at most 10 s.
+/// Reads and discards up to `limit` more bytes of `stream`: for at most
+/// 10 s, and only while the client keeps sending (a pause of a second ends
+/// it), so a refused client that sends nothing is answered at once.
 async fn drain(stream: &mut axum::body::BodyDataStream, limit: u64) {
     let mut seen = 0u64;
     let read = async {
-        while let Some(Ok(chunk)) = stream.next().await {
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
             seen += chunk.len() as u64;
             if seen > limit {
                 break;
@@ -121,21 +127,45 @@ fn too_large(limit: u64) -> ApiError {
     ApiError::too_large(format!("the package is larger than this hub's limit of {limit} bytes"))
 }
 
+fn too_slow(config: &crate::HubConfig, overall: bool) -> ApiError {
+    let message = if overall {
+        format!(
+            "the upload took longer than this hub's {} s; send it faster or closer",
+            config.upload_timeout.as_secs()
+        )
+    } else {
+        format!("the upload paused for over {} s; send it without stalling", config.upload_idle_timeout.as_secs())
+    };
+    ApiError::new(StatusCode::REQUEST_TIMEOUT, "upload_timeout", message)
+}
+
 /// An upload on disk (removed when dropped) and its digest.
 struct Upload {
     path: tempfile::TempPath,
     hex: String,
 }
 
-/// Streams `body` into a fresh file under `dir`, hashing it, at most `limit` bytes.
-async fn receive(dir: &Path, body: Body, limit: u64) -> ApiResult<Upload> {
+/// Streams `body` into a fresh file under `work_dir/uploads`, hashing it:
+/// at most `max_package_bytes`, with no pause longer than
+/// `upload_idle_timeout` and all within `upload_timeout` (so a client
+/// trickling bytes cannot hold a publish slot).
+async fn receive(config: &crate::HubConfig, body: Body) -> ApiResult<Upload> {
+    let dir = config.work_dir.join("uploads");
+    let limit = config.max_package_bytes;
     let io = |e: std::io::Error| ApiError::internal(format!("storing the upload under {}: {e}", dir.display()));
-    tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    let (file, path) = tempfile::Builder::new().prefix("upload-").tempfile_in(dir).map_err(io)?.into_parts();
+    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+    let (file, path) = tempfile::Builder::new().prefix("upload-").tempfile_in(&dir).map_err(io)?.into_parts();
     let mut file = tokio::fs::File::from_std(file);
     let mut hasher = Sha256::new();
     let (mut stream, mut size) = (body.into_data_stream(), 0u64);
-    while let Some(chunk) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + config.upload_timeout;
+    loop {
+        let pause = tokio::time::Instant::now() + config.upload_idle_timeout;
+        let chunk = match tokio::time::timeout_at(pause.min(deadline), stream.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => return Err(too_slow(config, tokio::time::Instant::now() >= deadline)),
+        };
         let chunk = chunk.map_err(|e| ApiError::bad_request("upload_failed", format!("the upload broke off: {e}")))?;
         size += chunk.len() as u64;
         if size > limit {

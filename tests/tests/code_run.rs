@@ -85,7 +85,7 @@ fn runs_start_fresh_from_the_snapshot() {
 }
 
 /// A setup runs once per host: runs with it start from the interpreter it
-/// left (without paying its fuel), each from the same state, and a failing
+/// left (paying the fuel it took), each from the same state, and a failing
 /// setup refuses the run with its traceback.
 #[test]
 fn setups_are_prepared_once_and_shared() {
@@ -106,7 +106,7 @@ fn setups_are_prepared_once_and_shared() {
     // The same work inline pays for building the table every time.
     let inline = run(&format!("{setup}\n{}", program.replace("import envhub_setup as s\n", "").replace("s.", "")));
     assert_eq!(inline.stdout, "setup output is discarded\n1 2 123451234512345\n", "{inline:?}");
-    assert!(a.fuel_used * 5 < inline.fuel_used, "setup not charged: {} vs {}", a.fuel_used, inline.fuel_used);
+    assert!(a.fuel_used * 2 > inline.fuel_used, "setup charged: {} vs {}", a.fuel_used, inline.fuel_used);
 
     // Without the setup there is no such module.
     let r = run("import envhub_setup");
@@ -118,8 +118,54 @@ fn setups_are_prepared_once_and_shared() {
     assert!(err.contains("setup failed") && err.contains("RuntimeError: bad setup"), "{err}");
     let mut req = python("print(1)");
     req.setup = Some("while True:\n    pass".into());
-    let err = sandbox().run_code(&req).expect_err("refused").to_string();
-    assert!(err.contains("setup failed") && err.contains("fuel"), "{err}");
+    let r = sandbox().run_code(&req).expect("run");
+    assert_eq!((r.limit, r.exit_code, r.fuel_used), (LimitHit::Fuel, None, 3_000_000_000), "{r:?}");
+    still_serving();
+}
+
+/// A setup is part of the run that asks for it: it runs within the run's
+/// fuel (its caller's, for a guest) and is charged the fuel it took, the
+/// same whether it was made for this run or found prepared, so results do
+/// not depend on what ran on the host before.
+#[test]
+fn setups_are_charged_the_same_whether_made_or_cached() {
+    let setup = |tag: &str| format!("# {tag}\nTABLE = {{i: str(i) * 3 for i in range(60000)}}\n");
+    let request = |setup: &str, fuel: u64| {
+        let mut r = python("import envhub_setup as s\nprint(len(s.TABLE))");
+        r.setup = Some(setup.into());
+        r.limits.fuel = Some(fuel);
+        r
+    };
+    let first = setup("charged-1");
+    let made = sandbox().run_code(&request(&first, 3_000_000_000)).expect("run");
+    let cached = sandbox().run_code(&request(&first, 3_000_000_000)).expect("run");
+    assert!(made.success() && made.stdout == "60000\n", "{made:?}");
+    assert_eq!(made, cached, "a cached setup is charged what it took when made");
+    let alone = run("import json\nprint(60000)");
+    assert!(made.fuel_used > alone.fuel_used * 4, "setup charged: {} vs {}", made.fuel_used, alone.fuel_used);
+
+    // Less fuel than the setup takes: out of fuel before the program
+    // starts, all of it spent, made or cached alike.
+    let tight = made.fuel_used / 2;
+    let second = setup("charged-2");
+    let short_made = sandbox().run_code(&request(&second, tight)).expect("run");
+    assert_eq!((short_made.limit, short_made.exit_code, short_made.fuel_used), (LimitHit::Fuel, None, tight));
+    assert!(sandbox().run_code(&request(&second, 3_000_000_000)).expect("run").success());
+    let short_cached = sandbox().run_code(&request(&second, tight)).expect("run");
+    assert_eq!(short_made, short_cached);
+
+    // A guest's fuel bounds the setups it causes too.
+    for tag in ["charged-2", "charged-3"] {
+        let mut req = RunCode::python("import envhub_setup");
+        req.setup = Some(setup(tag));
+        let json = serde_json::to_string(&req).expect("json");
+        let module = load_guest(&abi_guest(&json, "(local.get $n)"), tight, vec!["code:python".into()]).expect("load");
+        let out = module.call_raw(b"").expect("call");
+        let answer: Response<CodeResult> = serde_json::from_slice(&out.stdout).expect("answer");
+        let result = answer.into_result().expect("ok");
+        assert_eq!(result.limit, LimitHit::Fuel, "{tag}: {result:?}");
+        assert!(result.fuel_used < tight && out.fuel_used == tight, "{tag}: {result:?} {out:?}");
+    }
     still_serving();
 }
 
@@ -363,4 +409,108 @@ fn runtimes_other_than_the_pinned_one_are_refused() {
     }
     let err = sandbox(true).run_code(&RunCode::python("print(1)")).expect_err("not a runtime").to_string();
     assert!(err.contains("snapshot:"), "{err}");
+}
+
+/// A sandbox whose runs may keep `quota` bytes in `/work`.
+fn sandbox_with_quota(quota: u64) -> Sandbox {
+    let config = SandboxConfig {
+        code: CodeConfig {
+            limits: CodeLimitsConfig { disk_quota_bytes: quota, ..CodeLimitsConfig::default() },
+            ..CodeConfig::default()
+        },
+        cache_dir: Some(envhub_tests::target_dir().join("envhub-test-cache")),
+        ..SandboxConfig::default()
+    };
+    Sandbox::new(config).expect("sandbox")
+}
+
+/// `/work` has a disk quota (64 MiB by default): writing past it fails in
+/// the program with EDQUOT, and what is on disk stays within it.
+#[test]
+fn work_dir_writes_stop_at_the_disk_quota() {
+    let flood = "import os, errno\n\
+                 try:\n\
+                 \x20   with open('big', 'wb') as f:\n\
+                 \x20       for i in range(200):\n\
+                 \x20           f.write(b'x' * (1 << 20))\n\
+                 \x20   print('wrote all')\n\
+                 except OSError as e:\n\
+                 \x20   print('refused', e.errno == errno.EDQUOT)\n\
+                 print(os.stat('big').st_size)";
+    let r = run(flood);
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    let mut lines = r.stdout.lines();
+    assert_eq!(lines.next(), Some("refused True"), "{r:?}");
+    let size: u64 = lines.next().and_then(|l| l.parse().ok()).expect("size");
+    assert!((60 << 20..=64 << 20).contains(&size), "{size}");
+    still_serving();
+
+    let sb = sandbox_with_quota(1 << 20);
+    let code = "import os, errno\nout = []\n\
+                def attempt(name, f):\n\
+                \x20   try:\n\x20       f()\n\x20       out.append(name + ' ok')\n\
+                \x20   except OSError as e:\n\x20       out.append(name + (' refused' if e.errno == errno.EDQUOT else ' other %r' % e))\n\
+                def write(name, n, mode='wb'):\n\
+                \x20   with open(name, mode) as f:\n\x20       f.write(b'x' * n)\n\
+                # Rewriting a file gives its bytes back first.\n\
+                for i in range(8):\n\x20   attempt('rewrite', lambda: write('a', 600 << 10))\n\
+                attempt('second file', lambda: write('b', 600 << 10))\n\
+                attempt('append', lambda: write('a', 600 << 10, 'ab'))\n\
+                def sparse():\n\
+                \x20   with open('s', 'wb') as f:\n\x20       f.seek(1 << 40)\n\x20       f.write(b'z')\n\
+                attempt('sparse', sparse)\n\
+                def grow():\n\
+                \x20   with open('t', 'wb') as f:\n\x20       f.truncate(1 << 30)\n\
+                attempt('truncate up', grow)\n\
+                def dirs():\n\
+                \x20   for i in range(100000):\n\x20       os.mkdir('d%d' % i)\n\
+                attempt('dirs', dirs)\n\
+                total = sum(os.stat(n).st_size for n in os.listdir('.'))\n\
+                print(out, total <= 1 << 20)";
+    let r = sb.run_code(&python(code)).expect("run");
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "[{}, 'second file refused', 'append refused', 'sparse refused', 'truncate up refused', 'dirs refused'] True\n",
+            ["'rewrite ok'"; 8].join(", ")
+        ),
+        "{r:?}"
+    );
+    // The request's own files count too.
+    let mut req = python("open('more', 'wb').write(b'y' * 4096)");
+    req.files.insert("given.txt".into(), "z".repeat(1 << 20));
+    let r = sb.run_code(&req).expect("run");
+    assert!(r.exit_code == Some(1) && r.stderr.contains("OSError"), "{r:?}");
+}
+
+/// What a program sees of its files does not depend on the host: listings
+/// are sorted, inode numbers are given in the order files are first seen,
+/// and times are fixed (a directory's counts the names changed in it).
+#[test]
+fn file_listings_and_stats_do_not_depend_on_the_host() {
+    let code = "import os\n\
+                names = ['f%02d' % ((i * 7) % 30) for i in range(30)]\n\
+                for n in names:\n\x20   open(n, 'w').write(n)\n\
+                os.mkdir('sub')\n\
+                print(os.listdir('.') == sorted(os.listdir('.')), len(os.listdir('.')))\n\
+                stats = [os.stat(n) for n in sorted(os.listdir('.'))]\n\
+                print([s.st_ino for s in stats][:5], len({s.st_ino for s in stats}))\n\
+                print(sorted({(s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns) for s in stats[:-1]}))\n\
+                d = os.stat('.')\n\
+                print(d.st_size, d.st_nlink, d.st_mtime, os.stat('sub').st_mtime)\n\
+                print([e.name for e in os.scandir('.')][:3], os.path.samefile('f01', 'f01'), os.path.samefile('f01', 'f02'))";
+    let mut req = python(code);
+    req.files.insert("given.txt".into(), "g".into());
+    let a = sandbox().run_code(&req).expect("run");
+    let b = sandbox().run_code(&req).expect("run");
+    assert_eq!(a.exit_code, Some(0), "{a:?}");
+    assert_eq!(a, b, "the same program sees the same files");
+    let lines: Vec<&str> = a.stdout.lines().collect();
+    assert_eq!(lines[0], "True 32", "{}", a.stdout);
+    assert!(lines[1].ends_with(" 32"), "distinct inodes: {}", a.stdout);
+    assert_eq!(lines[2], "[(0, 0, 0)]", "{}", a.stdout);
+    // 30 files and a directory created: directories' times count them.
+    assert_eq!(lines[3], "0 1 31.0 31.0", "{}", a.stdout);
+    assert_eq!(lines[4], "['f00', 'f01', 'f02'] True False", "{}", a.stdout);
 }

@@ -53,6 +53,19 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Uploads checked at once (default: half the cores); more wait, then get 503.
+    #[arg(long)]
+    max_concurrent_publishes: Option<usize>,
+    /// Requests per second allowed per client address and per token, with
+    /// bursts of four times as many (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    rate_limit: u32,
+    /// Instructions one upload's whole self-test may run.
+    #[arg(long, default_value_t = 100_000_000_000)]
+    self_test_fuel: u64,
+    /// Wall-clock seconds one upload's whole self-test may take.
+    #[arg(long, default_value_t = 120)]
+    self_test_seconds: u64,
 }
 
 /// `envhub login`.
@@ -188,6 +201,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     config.max_package_bytes = args.max_package_bytes;
     config.public_read = !args.private;
     config.tls = args.tls_cert.zip(args.tls_key).map(|(cert, key)| envhub_hub::TlsFiles { cert, key });
+    if let Some(n) = args.max_concurrent_publishes {
+        config.max_concurrent_publishes = n.max(1);
+    }
+    config.rate_limit = envhub_hub::RateLimit::new(args.rate_limit, args.rate_limit.saturating_mul(4));
+    config.self_test_fuel = args.self_test_fuel;
+    config.self_test_seconds = args.self_test_seconds;
     envhub_hub::serve_blocking(config, args.addr).context("the hub stopped")
 }
 

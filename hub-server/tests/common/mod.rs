@@ -3,8 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use envhub_hub::{Hub, HubConfig, S3Config, StorageConfig};
 use envhub_sandbox::package::{Package, pack};
@@ -47,6 +51,52 @@ pub fn variant(name: &str, version: &str, readme: Option<&str>, module: Option<&
         Some(data.path()),
     )
     .expect("pack")
+}
+
+/// Files left under `dir` (recursively); none when it does not exist.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Waits (up to 20 s) for `dir` to hold no files: the hub removes what a
+/// check leaves off the request's path, just after answering.
+pub fn assert_emptied(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = files_under(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "still under {}: {left:?}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A package archive written entry by entry, as a client that does not
+/// use `pack` would: `(path, bytes)` in order.
+pub fn raw_archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, *bytes).expect("append");
+    }
+    tar.into_inner().expect("tar").finish().expect("gzip")
 }
 
 /// A storage backend under test.
@@ -243,4 +293,78 @@ impl TestHub {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A hub binary running in its own process (killed when dropped).
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the hub binary on `data` with `storage` and the `extra` flags.
+pub fn spawn(data: &Path, storage: &StorageConfig, extra: &[&str]) -> Server {
+    let mut args = vec!["--data".to_owned(), data.display().to_string(), "--addr".into(), "127.0.0.1:0".into()];
+    if let StorageConfig::ScaleOut { database_url, s3 } = storage {
+        for (flag, value) in [
+            ("--database-url", database_url),
+            ("--s3-endpoint", &s3.endpoint),
+            ("--s3-bucket", &s3.bucket),
+            ("--s3-prefix", &s3.prefix),
+        ] {
+            args.extend([flag.to_owned(), value.clone()]);
+        }
+    }
+    let access = match storage {
+        StorageConfig::ScaleOut { s3, .. } => (s3.access_key.clone(), s3.secret_key.clone()),
+        StorageConfig::Embedded { .. } => (String::new(), String::new()),
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_envhub-hub"))
+        .args(&args)
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", access.0)
+        .env("AWS_SECRET_ACCESS_KEY", access.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn envhub-hub");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("the hub printed its address").expect("line");
+        if let Some(url) = line.strip_prefix("envhub hub listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    Server { child, url }
+}
+
+/// A client for the hub at `url`.
+pub fn hub_at(url: &str, admin: &str) -> TestHub {
+    TestHub { url: url.to_owned(), admin: admin.to_owned(), config: envhub_hub::HubConfig::embedded(Path::new(".")) }
+}
+
+/// Sends the request line, headers and the first `sent` bytes of `archive`.
+pub fn partial_upload(url: &str, token: &str, archive: &[u8], sent: usize) -> TcpStream {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let head = format!(
+        "POST /api/v1/packages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        archive.len()
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    for chunk in archive[..sent].chunks(16 * 1024) {
+        stream.write_all(chunk).expect("body");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stream.flush().expect("flush");
+    stream
 }

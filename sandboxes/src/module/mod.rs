@@ -143,7 +143,7 @@ impl EnvModule {
             wasi::context(request, limits.stdout_bytes, limits.stderr_bytes, self.options.data_dir.as_deref())?;
         let limiter = Limiter::new(limits.memory_bytes, limits.table_elements);
         let code = code.clone().map(CodeCall::new);
-        let mut store = Store::new(engine, HostState { wasi: ctx, limiter, code });
+        let mut store = Store::new(engine, HostState { wasi: ctx, limiter, code, fs: Default::default() });
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(|e| SandboxError::Host(format!("cannot set fuel: {e}")))?;
         let tick_ms = epoch_tick.as_millis().max(1) as u64;

@@ -15,7 +15,10 @@ pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
 pub const MAX_FILES: usize = 100_000;
 /// Most bytes of a package held in memory: everything but its data files
 /// (which a package opened from a file unpacks to disk as it is read).
-pub const MAX_HELD_BYTES: u64 = 256 << 20;
+/// With a hub checking a few uploads at once, this bounds what a hostile
+/// upload can make it hold; real modules and Python sources with their
+/// wheels are a few megabytes.
+pub const MAX_HELD_BYTES: u64 = 64 << 20;
 /// Most bytes of a README card.
 pub const MAX_README_BYTES: usize = 1 << 20;
 
@@ -166,6 +169,61 @@ fn safe_relative_path(path: &Path) -> Result<String, PackageError> {
     Ok(parts.join("/"))
 }
 
+/// A path as a case-insensitive, Unicode-normalising file system compares
+/// it: canonical decomposition, full case folding (approximated by upper
+/// then lower case, which also folds `ß`/`ss`, `ς`/`σ` and `ſ`/`s`), then
+/// NFC. NFC rather than NFKC because file systems (APFS, HFS+) equate
+/// canonically equivalent names only: compatibility forms (`x²` and `x2`,
+/// full-width `ｆ` and `f`) are distinct files everywhere, so refusing them
+/// would refuse packages that unpack fine on every host.
+fn folded_name(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let upper: String = path.nfd().flat_map(char::to_uppercase).collect();
+    upper.chars().flat_map(char::to_lowercase).nfc().collect()
+}
+
+/// The paths of an archive's files and of the directories above them, by
+/// [`folded_name`], to refuse two that a case-insensitive or normalising
+/// file system would make one.
+#[derive(Default)]
+struct FoldedPaths {
+    /// Folded path -> (the path as written, whether it is a directory).
+    seen: std::collections::HashMap<String, (String, bool)>,
+}
+
+impl FoldedPaths {
+    /// Adds the file `path` (`/`-separated, as [`safe_relative_path`]
+    /// writes it) and its parent directories.
+    fn insert(&mut self, path: &str) -> Result<(), PackageError> {
+        let mut end = 0;
+        loop {
+            let next = path[end..].find('/').map(|i| end + i);
+            let prefix = &path[..next.unwrap_or(path.len())];
+            let is_dir = next.is_some();
+            match self.seen.entry(folded_name(prefix)) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((prefix.to_owned(), is_dir));
+                }
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let (first, first_is_dir) = e.get();
+                    if first != prefix {
+                        return Err(PackageError::NameCollision { first: first.clone(), second: prefix.to_owned() });
+                    }
+                    if !(is_dir && *first_is_dir) {
+                        let what =
+                            if is_dir || *first_is_dir { "is both a file and a directory" } else { "appears twice" };
+                        return Err(PackageError::Archive(format!("`{prefix}` {what}")));
+                    }
+                }
+            }
+            match next {
+                Some(i) => end = i + 1,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 /// Where [`read_entries`] puts data files.
 enum DataSink<'a> {
     /// In memory.
@@ -189,6 +247,7 @@ fn read_entries(archive: impl Read, sink: DataSink<'_>) -> Result<Entries, Packa
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let mut out = Entries { files: BTreeMap::new(), data: BTreeMap::new(), data_sizes: BTreeMap::new() };
     let (mut total, mut held, mut count) = (0u64, 0u64, 0usize);
+    let mut folded = FoldedPaths::default();
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let kind = entry.header().entry_type();
@@ -208,6 +267,9 @@ fn read_entries(archive: impl Read, sink: DataSink<'_>) -> Result<Entries, Packa
         if count > MAX_FILES {
             return Err(PackageError::Archive(format!("holds more than {MAX_FILES} files")));
         }
+        // Before anything is written, so a colliding file never lands on a
+        // case-insensitive disk over the first one.
+        folded.insert(&path)?;
         let twice = || PackageError::Archive(format!("`{path}` appears twice"));
         let mut body = entry.by_ref().take(size);
         if let Some(rel) = path.strip_prefix("data/").filter(|r| !r.is_empty()) {
@@ -328,6 +390,10 @@ fn write_archive(
     if let Some(dir) = data_dir {
         collect_data(dir, dir, &mut files)?;
     }
+    let mut folded = FoldedPaths::default();
+    for path in files.keys() {
+        folded.insert(path)?;
+    }
     let gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
@@ -401,6 +467,80 @@ mod tests {
         let bytes = tar.into_inner().expect("tar").finish().expect("gz");
         let err = Package::from_bytes(&bytes).expect_err("refused").to_string();
         assert!(err.contains(MODULE_FILE), "{err}");
+    }
+
+    /// A tar.gz of `paths` (each holding its own name), as any tool might write it.
+    fn raw_archive(paths: &[&str]) -> Vec<u8> {
+        let gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (path, body) in
+            [(MANIFEST_FILE, MANIFEST), (MODULE_FILE, "\0asm")].into_iter().chain(paths.iter().map(|p| (*p, *p)))
+        {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            tar.append_data(&mut h, path, body.as_bytes()).expect("append");
+        }
+        tar.into_inner().expect("tar").finish().expect("gz")
+    }
+
+    #[test]
+    fn names_that_collide_on_case_insensitive_or_normalising_disks_are_refused() {
+        // "é" precomposed (NFC) and as "e" + combining acute (NFD, as macOS writes it).
+        // (first file, second file, the two paths the error names).
+        for (a, b, named) in [
+            ("data/Readme.txt", "data/README.txt", ["data/Readme.txt", "data/README.txt"]),
+            ("data/caf\u{e9}.txt", "data/cafe\u{301}.txt", ["data/caf\u{e9}.txt", "data/cafe\u{301}.txt"]),
+            ("data/CAF\u{c9}.txt", "data/cafe\u{301}.txt", ["data/CAF\u{c9}.txt", "data/cafe\u{301}.txt"]),
+            ("data/STRASSE", "data/stra\u{df}e", ["data/STRASSE", "data/stra\u{df}e"]),
+            ("data/Sub/a.txt", "data/sub/b.txt", ["data/Sub", "data/sub"]),
+            ("data/X/y", "data/x", ["data/X", "data/x"]),
+        ] {
+            let err = Package::from_bytes(&raw_archive(&[a, b])).expect_err("refused");
+            let text = err.to_string();
+            assert!(
+                matches!(&err, PackageError::NameCollision { .. }) && text.contains("rename one"),
+                "{a}/{b}: {text}"
+            );
+            for p in named {
+                assert!(text.contains(&format!("`{p}`")), "{p}: {text}");
+            }
+
+            let mut files = BTreeMap::new();
+            files.insert(a.to_owned(), b"1".to_vec());
+            files.insert(b.to_owned(), b"2".to_vec());
+            let err = write_archive(MANIFEST, files, None, None).expect_err("refused");
+            assert!(matches!(err, PackageError::NameCollision { .. }), "{a} / {b}: {err}");
+        }
+        // Compatibility forms are distinct files everywhere, and so are distinct names.
+        let pkg = Package::from_bytes(&raw_archive(&[
+            "data/\u{ff46}ile",
+            "data/file",
+            "data/x\u{b2}",
+            "data/x2",
+            "data/a/b",
+            "data/a/c",
+        ]))
+        .expect("distinct names");
+        assert_eq!(pkg.data.paths().count(), 6);
+        // A file and a directory of one name is refused even in one case.
+        let err = Package::from_bytes(&raw_archive(&["data/a", "data/a/b"])).expect_err("refused").to_string();
+        assert!(err.contains("both a file and a directory"), "{err}");
+    }
+
+    #[test]
+    fn pack_refuses_data_files_that_collide() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("caf\u{e9}.txt"), "nfc").expect("write");
+        if std::fs::write(dir.path().join("cafe\u{301}.txt"), "nfd").is_err()
+            || std::fs::read_dir(dir.path()).expect("list").count() < 2
+        {
+            return; // this disk already makes them one file
+        }
+        let err = pack(MANIFEST, b"\0asm", None, Some(dir.path())).expect_err("refused");
+        let text = err.to_string();
+        assert!(matches!(err, PackageError::NameCollision { .. }), "{text}");
+        assert!(text.contains("data/caf") && text.contains("rename one"), "{text}");
     }
 
     #[test]

@@ -10,7 +10,9 @@ pub use archive::{
     unpack_python,
 };
 pub use data::Data;
-pub use manifest::{Manifest, PYTHON_RUNTIME, PackageInfo, PackageName, PythonSection, Wheel};
+pub use manifest::{
+    MAX_DESCRIPTION_BYTES, MAX_LICENSE_BYTES, Manifest, PYTHON_RUNTIME, PackageInfo, PackageName, PythonSection, Wheel,
+};
 
 /// Why a package or manifest was refused.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,18 @@ pub enum PackageError {
     /// The archive is not a gzip'd tar, or an entry is unsafe.
     #[error("package archive: {0}")]
     Archive(String),
+    /// Two files whose paths differ but that are one file on a
+    /// case-insensitive or Unicode-normalising file system (macOS, Windows):
+    /// unpacked there, one would overwrite the other.
+    #[error(
+        "package archive: `{first}` and `{second}` name the same file on case-insensitive or Unicode-normalising file systems (macOS, Windows); rename one of them"
+    )]
+    NameCollision {
+        /// The path met first.
+        first: String,
+        /// The path that collides with it.
+        second: String,
+    },
     /// Reading or writing files failed.
     #[error("{path}: {source}")]
     Io {

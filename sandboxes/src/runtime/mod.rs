@@ -4,6 +4,7 @@
 //! ([`python`]) that guests and policy code run on.
 
 pub mod python;
+pub mod wasi_fs;
 
 use wasmtime::{Engine, Linker, ResourceLimiter};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -23,6 +24,8 @@ pub(crate) struct HostState {
     pub(crate) limiter: Limiter,
     /// `run_code`, for modules that declare `code:python`.
     pub(crate) code: Option<CodeCall>,
+    /// What the guest's file system shows and how much it may write.
+    pub(crate) fs: wasi_fs::FsState,
 }
 
 /// Memory and table accounting of one store.
@@ -70,7 +73,9 @@ impl ResourceLimiter for Limiter {
 
 /// A linker with WASI preview 1, with `poll_oneoff` replaced so a guest cannot
 /// sleep on the host's clock (which would make a call's duration depend on the
-/// host, and block a thread the epoch backstop cannot interrupt).
+/// host, and block a thread the epoch backstop cannot interrupt), and the
+/// file functions wrapped by [`wasi_fs`] (host-independent listings and
+/// stats, the disk quota).
 pub(crate) fn wasi_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
     let mut linker: Linker<HostState> = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
@@ -79,6 +84,7 @@ pub(crate) fn wasi_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxE
     linker
         .func_wrap(WASI_MODULE, "poll_oneoff", |_: i32, _: i32, _: i32, _: i32| -> i32 { ERRNO_NOTSUP })
         .map_err(|e| SandboxError::Host(format!("cannot link poll_oneoff: {e}")))?;
+    wasi_fs::link(&mut linker)?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

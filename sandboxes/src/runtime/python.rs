@@ -21,7 +21,9 @@
 //! `envhub_setup`; the 4 KiB pages and globals it changed are kept (in
 //! memory, by sha256 of the source) and written into each fresh instance of
 //! a run with the same setup before `envhub_run`, so the run starts as the
-//! setup left it without compiling it again or paying its fuel. A Python
+//! setup left it without compiling it again. The fuel the setup took is kept
+//! with it and charged to every run that uses it, made now or taken from the
+//! cache alike (see "Fuel" below). A Python
 //! environment's import is a setup too, but kept as an image: the snapshot
 //! written again where the setup left it ([`CodeHost::image`]), a module of
 //! its own that the engine compiles and caches, so its calls start from its
@@ -42,7 +44,11 @@
 //! Fuel: a run gets at most the least of what it asks for, the host's
 //! maximum and the fuel its caller has left; what it uses is then taken from
 //! the caller's fuel, so an environment call's fuel limit bounds everything
-//! it runs.
+//! it runs. A run's setup is part of it: the setup runs within the run's
+//! fuel, and its fuel is charged first, so a setup that costs the run's
+//! fuel or more ends the run out of fuel before the program starts, and a
+//! run's `fuel_used` (and whatever its caller computes from it) is the same
+//! whether its setup was made for it or found prepared.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -57,6 +63,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use super::wasi_fs::FsState;
 use super::{HostState, Limiter};
 use crate::SandboxError;
 use crate::wasi::{FixedMonotonicClock, FixedWallClock, SeededRandom};
@@ -76,7 +83,9 @@ const INIT_PY: &str = include_str!("../../runtimes/python/init.py");
 
 /// Changes when the snapshot is made differently in a way its inputs
 /// (runtime files, init script) do not show; part of the cache key.
-const SNAPSHOT_FORMAT: &[u8] = b"envhub-python-snapshot-2";
+// 3: made under the host-independent file view of `wasi_fs` (stat
+// results the interpreter keeps, such as directory times, come from it).
+const SNAPSHOT_FORMAT: &[u8] = b"envhub-python-snapshot-3";
 
 /// Where the standard library directory appears in the guest.
 const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
@@ -108,6 +117,13 @@ pub struct CodeLimitsConfig {
     pub max_output_bytes: u64,
     /// Wall-clock backstop of one run, in milliseconds.
     pub deadline_ms: u64,
+    /// Bytes a run may keep in its `/work` (its files, the request's
+    /// included), counted as [`crate::runtime::wasi_fs`] describes: each
+    /// file's size in whole 4 KiB blocks, plus a little per name and per
+    /// directory. A write, truncation or new name past it fails in the
+    /// program with `EDQUOT` (in Python an `OSError` whose `errno` is
+    /// `errno.EDQUOT`) and changes nothing; the host is not affected.
+    pub disk_quota_bytes: u64,
 }
 
 impl Default for CodeLimitsConfig {
@@ -120,6 +136,7 @@ impl Default for CodeLimitsConfig {
             default_output_bytes: 1 << 20,
             max_output_bytes: 16 << 20,
             deadline_ms: 60_000,
+            disk_quota_bytes: 64 << 20,
         }
     }
 }
@@ -224,7 +241,7 @@ pub(crate) fn make_snapshot(runtime: &Runtime) -> Result<Vec<u8>, SandboxError> 
         Dirs { lib: &runtime.lib_dir, work: work.path(), work_writable: true, env: work.path(), data: work.path() };
     let wasi = nested_wasi(&["python", INIT_PY], Vec::new(), (stdout, stderr.clone()), &dirs, &[0; 32])
         .map_err(|e| SandboxError::Host(e.message))?;
-    let state = HostState { wasi, limiter: Limiter::new(1 << 30, 1_000_000), code: None };
+    let state = HostState { wasi, limiter: Limiter::new(1 << 30, 1_000_000), code: None, fs: FsState::default() };
     let mut store = Store::new(&engine, state);
     store.limiter(|s| &mut s.limiter);
     crate::snapshot::snapshot(&mut store, &linker, &runtime.wasm, "envhub_init", |_| {
@@ -251,6 +268,8 @@ pub(crate) struct CodeHost {
 
 /// An instance a setup ran in, and its memory as it was before.
 struct SetupRun {
+    /// Fuel the setup took.
+    fuel_used: u64,
     store: Store<HostState>,
     instance: Instance,
     memory: Memory,
@@ -270,6 +289,8 @@ const SETUP_PAGE: usize = 4096;
 /// What a request's `setup` changed in the initialised interpreter: applied
 /// to a fresh instance of the snapshot, it starts as the setup left it.
 pub(crate) struct Setup {
+    /// Fuel the setup took; every run starting from it is charged this.
+    fuel_used: u64,
     memory_len: usize,
     /// Runs of changed pages, as (offset, bytes).
     pages: Vec<(usize, Vec<u8>)>,
@@ -279,8 +300,15 @@ pub(crate) struct Setup {
 
 impl CodeHost {
     /// A store for one nested instance with these limits and deadline.
-    fn store(&self, wasi: WasiP1Ctx, memory: u64, fuel: u64, deadline_ms: u64) -> Result<Store<HostState>, EnvError> {
-        let state = HostState { wasi, limiter: Limiter::new(memory, 1_000_000), code: None };
+    fn store(
+        &self,
+        wasi: WasiP1Ctx,
+        fs: FsState,
+        memory: u64,
+        fuel: u64,
+        deadline_ms: u64,
+    ) -> Result<Store<HostState>, EnvError> {
+        let state = HostState { wasi, limiter: Limiter::new(memory, 1_000_000), code: None, fs };
         let mut store = Store::new(self.pre.module().engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(fuel).map_err(|e| EnvError::internal(format!("run_code: cannot set fuel: {e}")))?;
@@ -291,27 +319,44 @@ impl CodeHost {
 
     /// The prepared `source`, run with `env` and `data` as `/env` and `/data`
     /// (the source must name what it depends on, e.g. a package digest,
-    /// since it is the cache key): from the cache, or made now.
-    pub(crate) fn setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Arc<Setup>, EnvError> {
+    /// since it is the cache key), for a run with `fuel`: from the cache, or
+    /// made now within `fuel`. `None` when the setup takes `fuel` or more,
+    /// decided the same way in both cases: a setup that ran out of `fuel`,
+    /// or used all of it (wasmtime checks fuel at calls and loops only, so a
+    /// run that ends with none left may have needed more), is not kept.
+    pub(crate) fn setup(
+        &self,
+        source: &str,
+        env: Option<&Path>,
+        data: Option<&Path>,
+        fuel: u64,
+    ) -> Result<Option<Arc<Setup>>, EnvError> {
         let key: [u8; 32] = Sha256::digest(source.as_bytes()).into();
         if let Some(setup) = self.setups.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(setup);
+            return Ok((setup.fuel_used < fuel).then_some(setup));
         }
-        let setup = Arc::new(self.make_setup(source, env, data)?);
+        let Some(setup) = self.make_setup(source, env, data, fuel)? else { return Ok(None) };
+        let setup = Arc::new(setup);
         if let Ok(mut setups) = self.setups.lock() {
             if setups.len() >= MAX_SETUPS {
                 setups.clear();
             }
             setups.insert(key, setup.clone());
         }
-        Ok(setup)
+        Ok((setup.fuel_used < fuel).then_some(setup))
     }
 
     /// Runs `source` through `envhub_setup` in a fresh instance (default
-    /// limits, no stdin, no files, fixed random bytes) and keeps what it
-    /// changed.
-    fn make_setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Setup, EnvError> {
-        let mut run = self.run_setup(source, env, data)?;
+    /// memory, `fuel`, no stdin, no files, fixed random bytes) and keeps what
+    /// it changed; `None` if it ran out of fuel.
+    fn make_setup(
+        &self,
+        source: &str,
+        env: Option<&Path>,
+        data: Option<&Path>,
+        fuel: u64,
+    ) -> Result<Option<Setup>, EnvError> {
+        let Some(mut run) = self.run_setup(source, env, data, fuel)? else { return Ok(None) };
         let pages = changed_pages(&run.before, run.memory.data(&run.store));
         let mut globals = Vec::new();
         for export in self.pre.module().exports() {
@@ -323,14 +368,21 @@ impl CodeHost {
                 globals.push((name.to_owned(), global.get(&mut run.store)));
             }
         }
-        Ok(Setup { memory_len: run.memory.data_size(&run.store), pages, globals })
+        Ok(Some(Setup { fuel_used: run.fuel_used, memory_len: run.memory.data_size(&run.store), pages, globals }))
     }
 
     /// The snapshot `source` leaves, run as a setup, as a module of its own
     /// (see [`crate::snapshot::resnapshot`]): a Python environment's import.
     /// Its instances must be given `env` and `data` as the run was.
+    /// It runs with the default fuel of a run, charged to no call: it is
+    /// the package's load, made once per host like a compiled module.
     pub(crate) fn image(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<Vec<u8>, EnvError> {
-        let mut run = self.run_setup(source, env, data)?;
+        let Some(mut run) = self.run_setup(source, env, data, self.limits.default_fuel)? else {
+            return Err(EnvError::bad_request(format!(
+                "run_code setup failed: out of fuel (more than {} instructions)",
+                self.limits.default_fuel
+            )));
+        };
         crate::snapshot::resnapshot(&self.snapshot, &mut run.store, &run.instance, run.memory, &["envhub_setup"])
             .map_err(|e| EnvError::internal(e.to_string()))
     }
@@ -347,8 +399,15 @@ impl CodeHost {
     }
 
     /// Runs `source` through `envhub_setup` in a fresh instance (default
-    /// limits, no stdin, no files, fixed random bytes).
-    fn run_setup(&self, source: &str, env: Option<&Path>, data: Option<&Path>) -> Result<SetupRun, EnvError> {
+    /// memory, `fuel`, no stdin, no files, fixed random bytes); `None` if it
+    /// ran out of fuel or used all of it.
+    fn run_setup(
+        &self,
+        source: &str,
+        env: Option<&Path>,
+        data: Option<&Path>,
+        fuel: u64,
+    ) -> Result<Option<SetupRun>, EnvError> {
         let failed = |why: String| EnvError::bad_request(format!("run_code setup failed: {why}"));
         let work = tempfile::Builder::new()
             .prefix("envhub-code-setup-")
@@ -357,21 +416,26 @@ impl CodeHost {
         let (stdout, stderr) = (MemoryOutputPipe::new(1 << 20), MemoryOutputPipe::new(1 << 20));
         let dirs = self.dirs(Some(work.path()), env, data);
         let wasi = nested_wasi(&["python", source], Vec::new(), (stdout, stderr.clone()), &dirs, &[0; 32])?;
-        let mut store =
-            self.store(wasi, self.limits.default_memory_bytes, self.limits.default_fuel, self.limits.deadline_ms)?;
+        let fs = FsState::with_quota(self.limits.disk_quota_bytes, []);
+        let mut store = self.store(wasi, fs, self.limits.default_memory_bytes, fuel, self.limits.deadline_ms)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| failed(format!("{e:#}")))?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| EnvError::internal("run_code: the python runtime exports no memory"))?;
         let before = memory.data(&store).to_vec();
-        let status = instance
-            .get_typed_func::<(), i32>(&mut store, "envhub_setup")
-            .and_then(|f| f.call(&mut store, ()))
-            .map_err(|e| failed(format!("{e:#}")))?;
+        let status =
+            instance.get_typed_func::<(), i32>(&mut store, "envhub_setup").and_then(|f| f.call(&mut store, ()));
+        let left = store.get_fuel().unwrap_or(0);
+        let status = match status {
+            Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) => return Ok(None),
+            Err(e) => return Err(failed(format!("{e:#}"))),
+            Ok(_) if left == 0 => return Ok(None),
+            Ok(status) => status,
+        };
         if status != 0 {
             return Err(failed(String::from_utf8_lossy(&stderr.contents()).into_owned()));
         }
-        Ok(SetupRun { store, instance, memory, before })
+        Ok(Some(SetupRun { store, instance, memory, before, fuel_used: fuel.saturating_sub(left) }))
     }
 
     /// The directories of a nested instance, empty (and read-only) where
@@ -616,7 +680,13 @@ pub(crate) fn run_program(host: &CodeHost, p: &Program<'_>) -> Result<Ran, EnvEr
     let (stdout, stderr) = (MemoryOutputPipe::new(cap(p.stdout_bytes)), MemoryOutputPipe::new(cap(p.stderr_bytes)));
     let dirs = host.dirs(work.as_ref().map(|w| w.path()), p.env, p.data);
     let wasi = nested_wasi(&["python", p.code], p.stdin.clone(), (stdout.clone(), stderr.clone()), &dirs, &p.seed)?;
-    let mut store = host.store(wasi, p.memory, p.fuel, p.deadline_ms)?;
+    let fs = match &work {
+        Some(_) => {
+            FsState::with_quota(host.limits.disk_quota_bytes, p.files.iter().map(|(n, c)| (n.len(), c.len() as u64)))
+        }
+        None => FsState::default(),
+    };
+    let mut store = host.store(wasi, fs, p.memory, p.fuel, p.deadline_ms)?;
     let pre = match &p.start {
         Start::Image(pre) => pre,
         Start::Runtime | Start::Setup(_) => &host.pre,
@@ -677,9 +747,21 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
     let fuel = req.limits.fuel.unwrap_or(cfg.default_fuel).min(cfg.max_fuel).min(fuel_left);
     let memory = req.limits.memory_bytes.unwrap_or(cfg.default_memory_bytes).min(cfg.max_memory_bytes);
     let output = req.limits.output_bytes.unwrap_or(cfg.default_output_bytes).min(cfg.max_output_bytes);
-    let start = match req.setup.as_deref() {
-        Some(source) => Start::Setup(host.setup(source, None, None)?),
-        None => Start::Runtime,
+    let (start, setup_fuel) = match req.setup.as_deref() {
+        Some(source) => match host.setup(source, None, None, fuel)? {
+            Some(setup) => (Start::Setup(setup.clone()), setup.fuel_used),
+            None => {
+                return Ok(CodeResult {
+                    stdout: String::new(),
+                    stderr: "run_code setup ran out of fuel\n".into(),
+                    exit_code: None,
+                    fuel_used: fuel,
+                    limit: LimitHit::Fuel,
+                    trap: None,
+                });
+            }
+        },
+        None => (Start::Runtime, 0),
     };
     let program = Program {
         code: &req.code,
@@ -689,7 +771,7 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
         start,
         env: None,
         data: None,
-        fuel,
+        fuel: fuel - setup_fuel,
         memory,
         stdout_bytes: output,
         stderr_bytes: output,
@@ -702,7 +784,7 @@ pub(crate) fn run(host: &CodeHost, req: &RunCode, seed: &[u8; 32], fuel_left: u6
         stdout: text(&ran.stdout),
         stderr: text(&ran.stderr),
         exit_code: ran.exit_code,
-        fuel_used: ran.fuel_used,
+        fuel_used: setup_fuel.saturating_add(ran.fuel_used),
         limit: ran.limit,
         trap: ran.trap,
     })
