@@ -10,33 +10,11 @@
 
 mod common;
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// A package whose `data/zeros.bin` inflates to `size` bytes from a few
-/// hundred kilobytes.
-fn bomb(name: &str, size: u64) -> Vec<u8> {
-    let math = envhub_sandbox::package::Package::from_bytes(&math_package()).expect("math package");
-    let mut manifest = math.manifest.clone();
-    manifest.package.name = name.parse().expect("name");
-    let text = manifest.to_toml();
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    let mut append = |path: &str, size: u64, reader: &mut dyn Read| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(size);
-        header.set_mode(0o644);
-        tar.append_data(&mut header, path, reader).expect("append");
-    };
-    append("envhub.toml", text.len() as u64, &mut text.as_bytes());
-    append("module.wasm", math.module.len() as u64, &mut math.module.as_slice());
-    append("data/zeros.bin", size, &mut std::io::repeat(0).take(size));
-    tar.into_inner().expect("tar").finish().expect("gzip")
-}
 
 /// The hostile uploads, one of each kind, and the token each goes with.
 fn hostile_uploads(admin_of_mallory: &str, reader: &str) -> Vec<(&'static str, Vec<u8>, String)> {
@@ -48,19 +26,12 @@ fn hostile_uploads(admin_of_mallory: &str, reader: &str) -> Vec<(&'static str, V
     let math = math_package();
     let mallory = admin_of_mallory.to_owned();
     vec![
-        ("bomb", bomb("mallory/bomb", 256 << 20), mallory.clone()),
+        ("bomb", bomb("mallory/bomb", "0.1.0", 256 << 20), mallory.clone()),
         ("spin", variant("mallory/spin", "0.1.0", None, Some(spin)), mallory.clone()),
         ("truncated", math[..math.len() / 2].to_vec(), mallory.clone()),
         ("garbage", (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(), mallory.clone()),
-        ("read-only", bomb("mallory/ro", 256 << 20), reader.to_owned()),
+        ("read-only", bomb("mallory/ro", "0.1.0", 256 << 20), reader.to_owned()),
     ]
-}
-
-/// A field of `/proc/PID/status`, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -170,7 +141,7 @@ fn under_attack_then_killed_the_hub_keeps_every_acknowledged_publish() {
     for t in threads {
         t.join().expect("a soak thread failed");
     }
-    let peak_mib = status_kib(server.child.id(), "VmHWM:") / 1024;
+    let peak_mib = status_kib(&server.child.id().to_string(), "VmHWM:") / 1024;
     let mut lat = latencies.lock().expect("latencies").clone();
     lat.sort();
     let acked = acknowledged.lock().expect("acks").clone();

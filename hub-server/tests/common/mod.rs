@@ -85,6 +85,37 @@ pub fn assert_emptied(dir: &Path) {
     }
 }
 
+/// The math package renamed `name` at `version`, whose `data/zeros.bin`
+/// inflates to `size` bytes from a few hundred kilobytes: a gzip bomb that
+/// is otherwise a valid package. Written as it is compressed, never whole.
+pub fn bomb(name: &str, version: &str, size: u64) -> Vec<u8> {
+    use std::io::Read;
+    let math = Package::from_bytes(&math_package()).expect("math package");
+    let mut manifest = math.manifest.clone();
+    manifest.package.name = name.parse().expect("name");
+    manifest.package.version = version.parse().expect("version");
+    let text = manifest.to_toml();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let mut append = |path: &str, size: u64, reader: &mut dyn Read| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, reader).expect("append");
+    };
+    append("envhub.toml", text.len() as u64, &mut text.as_bytes());
+    append("module.wasm", math.module.len() as u64, &mut math.module.as_slice());
+    append("data/zeros.bin", size, &mut std::io::repeat(0).take(size));
+    tar.into_inner().expect("tar").finish().expect("gzip")
+}
+
+/// A field of `/proc/{pid}/status` (`pid` may be `self`), in KiB.
+pub fn status_kib(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number")
+}
+
 /// A package archive written entry by entry, as a client that does not
 /// use `pack` would: `(path, bytes)` in order.
 pub fn raw_archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
