@@ -92,8 +92,14 @@ pub struct HubConfig {
     /// false, every read needs a token with the `read` scope, and reads of a
     /// package's index also need a name pattern covering it.
     pub public_read: bool,
-    /// Uploads received and self-tested at once; more wait, then get 503.
+    /// Uploads self-tested at once; more wait, then get 503.
     pub max_concurrent_publishes: usize,
+    /// Uploads received at once (each at most `max_package_bytes` on disk
+    /// under `work_dir/uploads`); more wait, then get 503.
+    pub max_concurrent_uploads: usize,
+    /// Uploads one client address may have in progress at once (429 past
+    /// it). A per-client limit: off with `rate_limit`, as behind a proxy.
+    pub uploads_per_address: usize,
     /// Instructions one upload's whole self-test may run.
     pub self_test_fuel: u64,
     /// Wall-clock seconds one upload's whole self-test may take.
@@ -136,6 +142,8 @@ impl HubConfig {
             module_cache_dir: None,
             public_read: true,
             max_concurrent_publishes: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            max_concurrent_uploads: 16,
+            uploads_per_address: 4,
             self_test_fuel: 100_000_000_000,
             self_test_seconds: 120,
             tls: None,
@@ -168,8 +176,12 @@ pub struct AppState {
     pub sandbox: Sandbox,
     /// The configuration.
     pub config: HubConfig,
-    /// One permit per upload being received and checked.
+    /// One permit per upload being checked.
     pub publish_slots: Arc<tokio::sync::Semaphore>,
+    /// One permit per upload being received (and held until it is done).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// Uploads in progress per client address.
+    pub uploads_in_flight: Arc<limits::UploadsInFlight>,
     /// Request rates per client (none when the configuration sets no limit).
     pub limiters: Option<limits::Limiters>,
 }
@@ -226,8 +238,11 @@ impl Hub {
         }
         protect_secret_file(&work.join(ADMIN_TOKEN_FILE))?;
         let publish_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_publishes.max(1)));
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1)));
         let limiters = config.rate_limit.map(limits::Limiters::new);
-        Ok(Hub { state: Arc::new(AppState { storage, sandbox, config, publish_slots, limiters }), admin_token })
+        let uploads_in_flight = Arc::default();
+        let state = AppState { storage, sandbox, config, publish_slots, upload_slots, uploads_in_flight, limiters };
+        Ok(Hub { state: Arc::new(state), admin_token })
     }
 
     /// The admin token, when this start created it.

@@ -6,6 +6,8 @@
 //! holds a whole prefix. Tokens are keyed by a hash of the header, so a
 //! client rotating made-up tokens is still bounded by its address. Behind a
 //! reverse proxy every request comes from the proxy's address: limit there.
+//!
+//! Uploads in progress are also counted per address ([`UploadsInFlight`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -89,6 +91,45 @@ impl Limiters {
             self.by_token.retain_recent();
             self.by_address.shrink_to_fit();
             self.by_token.shrink_to_fit();
+        }
+    }
+}
+
+/// Uploads in progress per client address (by [`address_key`]), so one
+/// client cannot take every upload slot.
+#[derive(Default)]
+pub struct UploadsInFlight {
+    counts: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+impl UploadsInFlight {
+    /// A pass for one more upload from `address`, unless it has `most` already.
+    pub fn enter(self: &Arc<Self>, address: IpAddr, most: usize) -> Option<UploadPass> {
+        let key = address_key(address);
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(key).or_default();
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(UploadPass { uploads: self.clone(), key })
+    }
+}
+
+/// One upload in progress; the count goes down when it is dropped.
+pub struct UploadPass {
+    uploads: Arc<UploadsInFlight>,
+    key: IpAddr,
+}
+
+impl Drop for UploadPass {
+    fn drop(&mut self) {
+        let mut counts = self.uploads.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
         }
     }
 }
@@ -180,5 +221,19 @@ mod tests {
             assert!(limiters.check(Some(IpAddr::from([10, 1, 0, i])), Some([7; 16])).is_ok());
         }
         assert!(limiters.check(Some(IpAddr::from([10, 1, 0, 9])), Some([7; 16])).is_err());
+    }
+
+    #[test]
+    fn uploads_in_flight_are_counted_per_address_and_released_on_drop() {
+        let uploads = Arc::new(UploadsInFlight::default());
+        let a: IpAddr = "2001:db8::1".parse().expect("address");
+        let a_too: IpAddr = "2001:db8::2".parse().expect("address");
+        let first = uploads.enter(a, 2).expect("first");
+        let _second = uploads.enter(a_too, 2).expect("second, same /64");
+        assert!(uploads.enter(a, 2).is_none(), "a third from one /64");
+        assert!(uploads.enter(IpAddr::from([10, 0, 0, 1]), 2).is_some(), "another client");
+        drop(first);
+        assert!(uploads.enter(a, 2).is_some(), "a slot came back");
+        assert!(uploads.counts.lock().expect("lock").len() <= 1, "idle addresses are forgotten");
     }
 }

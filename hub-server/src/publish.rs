@@ -4,9 +4,13 @@
 //! What an upload may cost the hub is bounded before anything is spent on it:
 //! - the token's scopes are checked before the body is read (403, the body
 //!   discarded unread beyond the size cap);
-//! - at most [`crate::HubConfig::max_concurrent_publishes`] uploads are
-//!   received and checked at once; the others wait up to `publish_wait`,
-//!   then get 503 with `Retry-After`;
+//! - at most [`crate::HubConfig::max_concurrent_uploads`] uploads are
+//!   received at once, at most `uploads_per_address` from one client (429),
+//!   and at most [`crate::HubConfig::max_concurrent_publishes`] of them
+//!   checked at once; the others wait up to `publish_wait`, then get 503
+//!   with `Retry-After`, so a client trickling its bytes holds no check slot;
+//! - whether the token may publish the package (scope, owner, version not
+//!   taken) is decided from its manifest alone, before anything is unpacked;
 //! - the body is streamed to a file under `work_dir/uploads` (at most
 //!   `max_package_bytes`, with no pause over `upload_idle_timeout` and all
 //!   within `upload_timeout`, else 408), never held in memory, and read from there with
@@ -17,17 +21,18 @@
 //! - whatever the check leaves (the upload, unpacked data, compiled modules)
 //!   is removed when it is done, accepted or refused.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use envhub_sandbox::Sandbox;
-use envhub_sandbox::package::Package;
+use envhub_sandbox::package::{Manifest, Package};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -38,6 +43,7 @@ use crate::api::{DIGEST_HEADER, blob_path, parse_digest};
 use crate::auth::{Authed, Scope, authenticate};
 use crate::check::CheckError;
 use crate::error::ApiError;
+use crate::limits::UploadPass;
 use crate::store::NewVersion;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -51,7 +57,10 @@ pub fn is_publish(request: &axum::extract::Request) -> bool {
 }
 
 /// `POST /api/v1/packages`: the body is the archive.
-pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn publish(State(state): State<Arc<AppState>>, request: Request) -> ApiResult<Response> {
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let limit = state.config.max_package_bytes;
     let token = match authenticate(&*state.storage, &headers).await.and_then(|t| t.require_publish().map(|()| t)) {
         Ok(token) => token,
@@ -66,17 +75,15 @@ pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         Some(Ok(hex)) => Some(hex),
         Some(Err(e)) => return Err(discard(body, limit, e).await),
     };
-    let wait = state.config.publish_wait;
-    let Ok(Ok(_slot)) = tokio::time::timeout(wait, state.publish_slots.clone().acquire_owned()).await else {
-        let busy = ApiError::retry_later(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "the hub is checking other uploads; try again shortly",
-            10,
-        );
-        return Err(discard(body, limit, busy).await);
+    // Receiving: bounded per client address and in all, apart from the
+    // (fewer) check slots, so clients trickling bytes hold no check slot.
+    let _client_pass = match client_pass(&state, address) {
+        Ok(pass) => pass,
+        Err(e) => return Err(discard(body, limit, e).await),
     };
-
+    let Some(_receiving) = wait_for_slot(&state.upload_slots, state.config.publish_wait).await else {
+        return Err(discard(body, limit, busy("receiving")).await);
+    };
     let upload = receive(&state.config, body).await?;
     if let Some(expected) = expected
         && expected != upload.hex
@@ -86,17 +93,63 @@ pub async fn publish(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
             format!("the upload's digest is sha256:{} but {DIGEST_HEADER} says sha256:{expected}", upload.hex),
         ));
     }
+    // Whether this token may publish it, from the manifest alone, before
+    // anything is unpacked or compiled.
+    let path = upload.path.to_path_buf();
+    let manifest = blocking(move || Package::read_manifest(&path)).await?.map_err(invalid_package)?;
+    authorize(&state, &token, &manifest).await?;
+
+    let Some(_checking) = wait_for_slot(&state.publish_slots, state.config.publish_wait).await else {
+        return Err(busy("checking"));
+    };
     let data_root = state.config.work_dir.join("check-data");
     let (path, root) = (upload.path.to_path_buf(), data_root.clone());
-    let package = blocking(move || Package::open(&path, &root))
-        .await?
-        .map_err(|e| ApiError::bad_request("invalid_package", e.to_string()))?;
+    let package = blocking(move || Package::open(&path, &root)).await?.map_err(invalid_package)?;
     let package = Arc::new(package);
     // From here on, whatever happens, the check's traces go.
     let _cleanup = Cleanup { sandbox: state.sandbox.clone(), package: package.clone(), data_root: data_root.clone() };
-    authorize(&state, &token, &package).await?;
     let self_test = self_test(&state, package.clone(), data_root).await?;
     store(&state, &token, &package, &upload, self_test).await
+}
+
+fn invalid_package(e: envhub_sandbox::package::PackageError) -> ApiError {
+    ApiError::bad_request("invalid_package", e.to_string())
+}
+
+/// A permit of `slots`, waiting for one at most `wait`.
+async fn wait_for_slot(
+    slots: &Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(wait, slots.clone().acquire_owned()).await.ok()?.ok()
+}
+
+fn busy(stage: &str) -> ApiError {
+    ApiError::retry_later(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        format!("the hub is {stage} other uploads; try again shortly"),
+        10,
+    )
+}
+
+/// This client's pass to upload (one of
+/// [`crate::HubConfig::uploads_per_address`] at once), where per-client
+/// limits are on and the client's address is known.
+fn client_pass(state: &AppState, address: Option<IpAddr>) -> ApiResult<Option<UploadPass>> {
+    let (Some(_), Some(address)) = (&state.config.rate_limit, address) else {
+        return Ok(None);
+    };
+    let most = state.config.uploads_per_address.max(1);
+    match state.uploads_in_flight.enter(address, most) {
+        Some(pass) => Ok(Some(pass)),
+        None => Err(ApiError::retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_uploads",
+            format!("this client already has {most} uploads in progress; wait for one to finish"),
+            5,
+        )),
+    }
 }
 
 /// `error`, after reading and discarding up to `limit` bytes of the body (so
@@ -204,8 +257,8 @@ impl Drop for Cleanup {
 }
 
 /// May `token` publish this package (new, or a new version it owns)?
-async fn authorize(state: &AppState, token: &Authed, package: &Package) -> ApiResult<()> {
-    let manifest = &package.manifest.package;
+async fn authorize(state: &AppState, token: &Authed, manifest: &Manifest) -> ApiResult<()> {
+    let manifest = &manifest.package;
     let name = manifest.name.to_string();
     match state.storage.package(&name).await? {
         None => token.require(Scope::PublishNew, &name),

@@ -74,11 +74,11 @@ fn a_token_without_the_publish_scope_is_refused_before_its_upload_is_read() {
 fn a_full_hub_answers_busy_with_retry_after_and_frees_the_slot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = hub_with(dir.path(), |c| {
-        c.max_concurrent_publishes = 1;
+        c.max_concurrent_uploads = 1;
         c.publish_wait = Duration::from_millis(200);
     });
     let archive = math_package();
-    // One upload takes the only slot and stalls half-way.
+    // One upload takes the only upload slot and stalls half-way.
     let holder = stalled_publish(&hub, &hub.admin, archive.len(), &archive[..archive.len() / 2]);
     std::thread::sleep(Duration::from_millis(300));
     let busy = hub.publish(Some(&hub.admin), &variant("envhub/other", "0.1.0", None, None));
@@ -97,6 +97,68 @@ fn a_full_hub_answers_busy_with_retry_after_and_frees_the_slot() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(accepted, 1);
+}
+
+#[test]
+fn uploads_still_arriving_hold_no_check_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with(dir.path(), |c| {
+        c.max_concurrent_publishes = 1;
+        c.publish_wait = Duration::from_millis(200);
+    });
+    let archive = math_package();
+    // Three clients trickle their uploads; the one check slot stays free.
+    let trickling: Vec<_> = (0..3).map(|_| stalled_publish(&hub, &hub.admin, archive.len(), &archive[..10])).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = hub.publish(Some(&hub.admin), &archive);
+    assert_eq!(r.status, 201, "{}", r.text());
+    drop(trickling);
+}
+
+#[test]
+fn one_client_may_have_only_so_many_uploads_in_progress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with(dir.path(), |c| c.uploads_per_address = 2);
+    let archive = math_package();
+    let first = stalled_publish(&hub, &hub.admin, archive.len(), &archive[..10]);
+    let _second = stalled_publish(&hub, &hub.admin, archive.len(), &archive[..10]);
+    std::thread::sleep(Duration::from_millis(300));
+    let r = hub.publish(Some(&hub.admin), &archive);
+    assert_eq!((r.status, r.code().as_str()), (429, "too_many_uploads"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    // One of the two goes away: this client may upload again.
+    drop(first);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = hub.publish(Some(&hub.admin), &archive).status;
+        if status != 429 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 201);
+}
+
+#[test]
+fn an_upload_its_token_may_not_publish_is_refused_before_anything_is_unpacked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with(dir.path(), |_| {});
+    // alice may publish new names under alice/ only; mallory's name, and a
+    // new version of a name she does not own, are refused from the manifest.
+    let alice = hub.token("alice", &["publish-new", "publish-update"], &["alice/*"], None);
+    let r = hub.publish(Some(&alice), &bomb("mallory/bomb", "0.1.0", 64 << 20));
+    assert_eq!((r.status, r.code().as_str()), (403, "name_not_covered"), "{}", r.text());
+    // Nothing was unpacked for it: the hub has not even made its check dir.
+    assert!(!dir.path().join("work/check-data").exists());
+    assert_emptied(&dir.path().join("work/uploads"));
+    assert_eq!(hub.publish(Some(&hub.admin), &variant("envhub/owned", "0.1.0", None, None)).status, 201);
+    let anyone = hub.token("alice", &["publish-new", "publish-update"], &["*"], None);
+    let r = hub.publish(Some(&anyone), &bomb("envhub/owned", "0.2.0", 64 << 20));
+    assert_eq!((r.status, r.code().as_str()), (403, "not_owner"), "{}", r.text());
+    // A version already taken, also from the manifest.
+    let r = hub.publish(Some(&hub.admin), &bomb("envhub/owned", "0.1.0", 64 << 20));
+    assert_eq!((r.status, r.code().as_str()), (409, "version_exists"), "{}", r.text());
+    assert!(files_under(&dir.path().join("work/check-data")).is_empty());
 }
 
 #[test]
@@ -288,4 +350,31 @@ fn a_client_over_its_rate_is_told_when_to_come_back() {
     assert_eq!(r.status, 429);
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(hub.get("/api/v1/search?q=", &[]).status, 200);
+}
+
+#[test]
+fn a_request_not_answered_within_the_deadline_gets_503_but_a_publish_has_its_own() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with(dir.path(), |c| c.request_timeout = Duration::from_secs(1));
+    let envhub_hub::StorageConfig::Embedded { dir: data } = &hub.config.storage else { panic!("embedded storage") };
+    // Another process holds the database's write lock: a token creation
+    // waits on SQLite's busy timeout (5 s), past the hub's deadline.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let url = format!("sqlite://{}", data.join("hub.db").display());
+    let mut holder = rt.block_on(sqlx::SqliteConnection::connect(&url)).expect("a second connection");
+    rt.block_on(sqlx::query("BEGIN IMMEDIATE").execute(&mut holder)).expect("take the write lock");
+    let body = json!({"login": "bob", "scopes": ["read"], "patterns": ["*"]});
+    let started = Instant::now();
+    let r = hub.send("POST", "/api/v1/tokens", Some(&hub.admin), Some(body.clone()));
+    assert_eq!((r.status, r.code().as_str()), (503, "timeout"), "{}", r.text());
+    assert!(r.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n > 0)));
+    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
+    // Reads go on meanwhile (WAL), and a publish, bounded by its own
+    // deadlines, is not cut off at the request deadline.
+    assert_eq!(hub.get("/api/v1/search?q=x", &[]).status, 200);
+    rt.block_on(sqlx::query("ROLLBACK").execute(&mut holder)).expect("release");
+    assert_eq!(hub.send("POST", "/api/v1/tokens", Some(&hub.admin), Some(body)).status, 201);
+    let r = hub.publish(Some(&hub.admin), &math_package());
+    assert_eq!(r.status, 201, "{}", r.text());
 }

@@ -200,6 +200,8 @@ pub fn config(backend: &Backend, dir: &Path) -> HubConfig {
     let mut config = HubConfig::embedded(&dir.join("work"));
     config.storage = backend.storage.clone();
     config.module_cache_dir = Some(std::env::temp_dir().join("envhub-hub-test-modules"));
+    // Tests publish concurrently from 127.0.0.1; the per-address bound has its own test.
+    config.uploads_per_address = 16;
     config
 }
 

@@ -91,6 +91,22 @@ impl Package {
         Package::from_entries(entries, data, digest, size)
     }
 
+    /// Reads only the manifest of a package file, without unpacking or
+    /// keeping anything else: what a hub needs to decide whether a token may
+    /// publish the package before it spends disk and CPU on checking it.
+    /// The archive's limits ([`MAX_UNPACKED_BYTES`], [`MAX_FILES`], safe
+    /// paths) are enforced on the entries read on the way.
+    pub fn read_manifest(path: &Path) -> Result<Manifest, PackageError> {
+        let file = std::fs::File::open(path).map_err(|e| PackageError::io(path, e))?;
+        let mut entries = read_entries(std::io::BufReader::new(file), DataSink::ManifestOnly)?;
+        let bytes = entries
+            .files
+            .remove(MANIFEST_FILE)
+            .ok_or_else(|| PackageError::Archive(format!("no `{MANIFEST_FILE}` in the archive")))?;
+        let text = String::from_utf8(bytes).map_err(|_| PackageError::Manifest("the file is not UTF-8".into()))?;
+        Manifest::parse(&text)
+    }
+
     fn from_entries(entries: Entries, data: Data, digest: [u8; 32], size: u64) -> Result<Package, PackageError> {
         let mut files = entries.files;
         let manifest_bytes = files
@@ -232,6 +248,8 @@ enum DataSink<'a> {
     Dir(&'a Path),
     /// Read past: only their sizes are kept.
     Sizes,
+    /// Everything read past but the manifest, and reading stops there.
+    ManifestOnly,
 }
 
 /// An archive's files: all but data files (by path), and the data files'
@@ -272,6 +290,17 @@ fn read_entries(archive: impl Read, sink: DataSink<'_>) -> Result<Entries, Packa
         folded.insert(&path)?;
         let twice = || PackageError::Archive(format!("`{path}` appears twice"));
         let mut body = entry.by_ref().take(size);
+        if matches!(sink, DataSink::ManifestOnly) {
+            if path == MANIFEST_FILE {
+                if size > MAX_HELD_BYTES {
+                    return Err(PackageError::Archive(format!("{MANIFEST_FILE} is over {MAX_HELD_BYTES} bytes")));
+                }
+                out.files.insert(path, read_body(&mut body, size).map_err(bad)?);
+                return Ok(out);
+            }
+            std::io::copy(&mut body, &mut std::io::sink()).map_err(bad)?;
+            continue;
+        }
         if let Some(rel) = path.strip_prefix("data/").filter(|r| !r.is_empty()) {
             if out.data_sizes.insert(rel.to_owned(), size).is_some() {
                 return Err(twice());
@@ -281,7 +310,7 @@ fn read_entries(archive: impl Read, sink: DataSink<'_>) -> Result<Entries, Packa
                     out.data.insert(rel.to_owned(), read_body(&mut body, size).map_err(bad)?);
                 }
                 DataSink::Dir(dir) => write_body(&mut body, &dir.join(rel))?,
-                DataSink::Sizes => {
+                DataSink::Sizes | DataSink::ManifestOnly => {
                     std::io::copy(&mut body, &mut std::io::sink()).map_err(bad)?;
                 }
             }
@@ -298,7 +327,7 @@ fn read_entries(archive: impl Read, sink: DataSink<'_>) -> Result<Entries, Packa
             return Err(twice());
         }
     }
-    if out.files.is_empty() && out.data_sizes.is_empty() {
+    if count == 0 {
         return Err(PackageError::Archive("the archive is empty".into()));
     }
     Ok(out)
@@ -451,6 +480,37 @@ mod tests {
         assert_eq!(pkg.data.paths().collect::<Vec<_>>(), vec!["b.txt", "sub/a.txt"]);
         assert_eq!(pkg.data.read("sub/a.txt").expect("read"), b"a");
         assert_eq!(pkg.digest, <[u8; 32]>::from(Sha256::digest(&one)));
+    }
+
+    #[test]
+    fn the_manifest_alone_is_read_without_unpacking_anything() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join("big.bin"), vec![7u8; 1 << 20]).expect("write");
+        let file = dir.path().join("pkg.tar.gz");
+        std::fs::write(&file, pack(MANIFEST, b"\0asm", None, Some(&data)).expect("pack")).expect("write");
+        let before = std::fs::read_dir(dir.path()).expect("list").count();
+        let manifest = Package::read_manifest(&file).expect("manifest");
+        assert_eq!(manifest.package.name.to_string(), "demo/echo");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), before, "nothing written");
+        // An archive with no manifest, or not an archive, says so.
+        std::fs::write(&file, raw_archive_without_manifest()).expect("write");
+        let err = Package::read_manifest(&file).expect_err("refused").to_string();
+        assert!(err.contains(MANIFEST_FILE), "{err}");
+        std::fs::write(&file, b"junk").expect("write");
+        let err = Package::read_manifest(&file).expect_err("refused").to_string();
+        assert!(err.contains("gzip"), "{err}");
+    }
+
+    fn raw_archive_without_manifest() -> Vec<u8> {
+        let gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, MODULE_FILE, &b"\0asm"[..]).expect("append");
+        tar.into_inner().expect("tar").finish().expect("gz")
     }
 
     #[test]
