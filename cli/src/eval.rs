@@ -10,7 +10,7 @@ use envhub_runner::sink::JsonlSink;
 use envhub_runner::trajectory::{Sampling, Trajectory};
 use serde_json::{Map, json};
 
-use crate::runner_common::{PolicyArgs, build_policy, default_split, drive, load_env, runtime};
+use crate::runner_common::{DataArgs, PolicyArgs, build_policy, data_tasks, default_split, drive, load_env, runtime};
 
 /// Arguments of `envhub eval`.
 #[derive(clap::Args)]
@@ -22,9 +22,11 @@ pub struct Args {
     /// Split (default: `test`, else the environment's first split).
     #[arg(long)]
     pub split: Option<String>,
-    /// Tasks (indices start-index .. start-index + n).
-    #[arg(long, short = 'n', default_value_t = 20)]
-    pub tasks: u64,
+    /// Tasks (indices start-index .. start-index + n; default 20, or every row of --data).
+    #[arg(long, short = 'n')]
+    pub tasks: Option<u64>,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// First task index.
     #[arg(long, default_value_t = 0)]
     pub start_index: u64,
@@ -75,18 +77,20 @@ pub fn run(args: Args) -> Result<()> {
         split: split.clone(),
         start_index: args.start_index,
         config: Map::new(),
-        inline: Vec::new(),
+        inline: data_tasks(args.data.data.as_deref(), args.data.columns.as_deref())?,
     };
+    let tasks = args.tasks.unwrap_or(if spec.inline.is_empty() { 20 } else { spec.inline.len() as u64 });
     let sampling =
         Sampling { temperature: args.temperature, top_p: args.top_p, max_tokens: args.max_tokens, stop: Vec::new() };
     let config = RunConfig {
         run_id: crate::run::run_id(),
-        tasks: args.tasks,
+        tasks,
         group_size: args.samples,
         max_turns: args.max_turns,
         concurrency: args.concurrency,
         seed: args.seed,
         sampling: sampling.clone(),
+        ..RunConfig::default()
     };
     let run_id = config.run_id.clone();
     runtime()?.block_on(async move {
@@ -119,6 +123,7 @@ pub fn run(args: Args) -> Result<()> {
             "run_id": run_id,
             "env": env_ref,
             "split": split,
+            "data": args.data.data.as_ref().map(|p| p.display().to_string()),
             "start_index": args.start_index,
             "policy": policy_ref.id,
             "policy_version": policy_ref.version,

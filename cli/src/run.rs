@@ -11,7 +11,7 @@ use envhub_runner::trajectory::{Sampling, Trajectory};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::runner_common::{PolicyArgs, build_policy, default_split, drive, load_env, runtime};
+use crate::runner_common::{DataArgs, PolicyArgs, build_policy, data_tasks, default_split, drive, load_env, runtime};
 
 /// Arguments of `envhub run`.
 #[derive(clap::Args)]
@@ -27,6 +27,8 @@ pub struct Args {
     /// Split to draw tasks from (default: `train`, else the environment's first split).
     #[arg(long)]
     pub split: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// First task index.
     #[arg(long)]
     pub start_index: Option<u64>,
@@ -57,6 +59,11 @@ pub struct Args {
     /// Stop string (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
+    /// Filter out groups whose rewards are all equal (their advantages are
+    /// all zero), drawing another task for each (at most --tasks extra);
+    /// they stay in --out, marked `filtered`, and are not pushed.
+    #[arg(long)]
+    pub drop_uniform_groups: bool,
     /// Environment arguments as a JSON object, passed to every `reset`.
     #[arg(long)]
     pub env_config: Option<String>,
@@ -72,6 +79,18 @@ pub struct Args {
     /// Attempts per pushed group (the first included), with exponential backoff.
     #[arg(long, default_value_t = 5)]
     pub push_attempts: u32,
+    /// Off-policy control: start a group only when it will be trained on at
+    /// most K trainer steps after it was sampled (0: on-policy batches);
+    /// the trainer's step is read from the trajectory API (--trainer).
+    #[arg(long, value_name = "K", conflicts_with = "sync")]
+    pub max_staleness: Option<u64>,
+    /// One batch per policy version: after each batch, wait for the
+    /// trainer's next step before sampling more.
+    #[arg(long)]
+    pub sync: bool,
+    /// The trajectory API whose `/status` gives the trainer's step (default: --push).
+    #[arg(long, value_name = "URL")]
+    pub trainer: Option<String>,
     /// Print this many trajectories (reward and answer) at the end.
     #[arg(long, default_value_t = 0)]
     pub show: usize,
@@ -126,6 +145,10 @@ pub struct EnvEntry {
     /// `reset` config.
     #[serde(default)]
     pub config: Map<String, Value>,
+    /// Tasks from a data file (as `--data`).
+    pub data: Option<PathBuf>,
+    /// Its column map (as `--columns`).
+    pub columns: Option<String>,
 }
 
 fn one() -> f64 {
@@ -174,7 +197,7 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|a| {
             let (env, weight) = parse_env_arg(a);
-            EnvEntry { env, weight, split: None, start_index: 0, config: Map::new() }
+            EnvEntry { env, weight, split: None, start_index: 0, config: Map::new(), data: None, columns: None }
         })
         .collect();
     if entries.is_empty() {
@@ -183,6 +206,13 @@ pub fn run(args: Args) -> Result<()> {
     if entries.is_empty() {
         bail!("no environment: name one (e.g. `envhub run math`) or list [[envs]] in --config");
     }
+    if let Some(data) = &args.data.data {
+        let [entry] = entries.as_mut_slice() else {
+            bail!("--data gives the tasks of one environment; with several, give each its `data` in --config [[envs]]");
+        };
+        entry.data = Some(data.clone());
+        entry.columns = args.data.columns.clone();
+    }
     let sandbox = crate::home::sandbox()?;
     let mut envs = Vec::new();
     for e in entries {
@@ -190,15 +220,19 @@ pub fn run(args: Args) -> Result<()> {
         let split = default_split(&handle, args.split.as_deref().or(e.split.as_deref()), "train");
         let mut config = e.config;
         config.extend(env_config.clone());
+        let inline = data_tasks(e.data.as_deref(), e.columns.as_deref())?;
         envs.push(EnvSpec {
             handle,
             weight: e.weight,
             split,
             start_index: args.start_index.unwrap_or(e.start_index),
             config,
-            inline: Vec::new(),
+            inline,
         });
     }
+    // With only data-backed environments, one pass over the data by default.
+    let data_rows: Option<u64> =
+        envs.iter().map(|e| (!e.inline.is_empty()).then_some(e.inline.len() as u64)).sum::<Option<u64>>();
     let mut sampling = file.sampling.unwrap_or_default();
     if let Some(t) = args.temperature {
         sampling.temperature = t;
@@ -212,24 +246,41 @@ pub fn run(args: Args) -> Result<()> {
     if !args.stop.is_empty() {
         sampling.stop = args.stop.clone();
     }
+    let push_url = args.push.clone().or(file.push);
+    let pace = match (args.max_staleness, args.sync) {
+        (Some(k), _) => Some(envhub_runner::pace::Pace::MaxStaleness(k)),
+        (None, true) => Some(envhub_runner::pace::Pace::Sync),
+        (None, false) => None,
+    };
+    let pacer = match pace {
+        None => None,
+        Some(pace) => {
+            let url = args.trainer.clone().or_else(|| push_url.clone()).context(
+                "--max-staleness and --sync read the trainer's step from a trajectory API: give --push URL or --trainer URL",
+            )?;
+            let poll = std::time::Duration::from_millis(200);
+            Some(std::sync::Arc::new(envhub_runner::pace::Pacer::new(&url, pace, poll)?))
+        }
+    };
+
     let config = RunConfig {
         run_id: run_id(),
-        tasks: args.tasks.or(file.tasks).unwrap_or(8),
+        tasks: args.tasks.or(file.tasks).or(data_rows).unwrap_or(8),
         group_size: args.group_size.or(file.group_size).unwrap_or(4),
         max_turns: args.max_turns.or(file.max_turns),
         concurrency: args.concurrency.or(file.concurrency).unwrap_or(16),
         seed: args.seed.or(file.seed).unwrap_or(0),
         sampling,
+        drop_uniform_groups: args.drop_uniform_groups,
+        pacer,
     };
     let mut policy_args = args.policy.clone();
     policy_args.policy = policy_args.policy.or(file.policy);
     policy_args.model = policy_args.model.or(file.model);
     let out = args.out.clone().or(file.out);
-    let push_url = args.push.clone().or(file.push);
     let show = args.show;
     let quiet = args.quiet;
     let push_config = push_config(&args)?;
-
     runtime()?.block_on(async move {
         let policy = build_policy(&policy_args).await?;
         let described = policy.describe();
@@ -266,6 +317,13 @@ pub fn run(args: Args) -> Result<()> {
         for t in &shown {
             print_trajectory(t);
         }
+        report_untrainable(&summary);
+        if summary.filtered > 0 {
+            eprintln!(
+                "filtered out {} groups with uniform rewards; drew {} tasks in their place",
+                summary.filtered, summary.redrawn
+            );
+        }
         eprintln!(
             "done: {} trajectories in {} groups, {} scored, {} with errors; mean reward {:.3}; {} turns, {} tokens{}",
             summary.trajectories,
@@ -287,6 +345,20 @@ pub fn run(args: Args) -> Result<()> {
     })
 }
 
+/// Says how many trajectories a trainer cannot use, and why, by kind.
+fn report_untrainable(summary: &envhub_runner::run::RunSummary) {
+    let count: u64 = summary.untrainable.values().sum();
+    if count == 0 {
+        return;
+    }
+    let kinds: Vec<String> = summary.untrainable.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    eprintln!(
+        "warning: {count} of {} trajectories cannot be trained on ({}); each says why in its `untrainable` field",
+        summary.trajectories,
+        kinds.join(", ")
+    );
+}
+
 fn push_config(args: &Args) -> Result<PushConfig> {
     if !(args.push_timeout.is_finite() && args.push_timeout > 0.0) {
         bail!("--push-timeout must be a positive number of seconds");
@@ -304,10 +376,11 @@ fn push_config(args: &Args) -> Result<PushConfig> {
 /// were not accepted, so that no loss goes unnoticed.
 fn report_pushes(s: &PushStats, url: &str, out: Option<&std::path::Path>) -> Result<()> {
     eprintln!(
-        "pushed {} of {} groups to {url} ({} already there after a retry, {} without token ids, {} failed; {} retries; {} trajectories left out of pushed groups: no token ids or errors)",
+        "pushed {} of {} groups to {url} ({} already there after a retry, {} filtered out, {} without token ids, {} failed; {} retries; {} trajectories left out of pushed groups: no token ids or errors)",
         s.sent + s.duplicates,
         s.groups,
         s.duplicates,
+        s.filtered,
         s.without_tokens,
         s.failed,
         s.retries,

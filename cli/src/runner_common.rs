@@ -30,6 +30,10 @@ pub struct PolicyArgs {
     /// Do not send vLLM's `return_token_ids` (for servers that reject unknown fields).
     #[arg(long)]
     pub no_token_ids: bool,
+    /// Token-in/token-out through llama.cpp's native `/completion`: each
+    /// turn's prompt is token ids, the sampled tokens never re-tokenised.
+    #[arg(long)]
+    pub token_prompts: bool,
     /// Per-request timeout of an HTTP policy, seconds.
     #[arg(long)]
     pub request_timeout: Option<f64>,
@@ -93,6 +97,7 @@ pub async fn build_policy(args: &PolicyArgs) -> Result<AnyPolicy> {
         let mut cfg = OpenAiConfig::new(base, args.model.clone().unwrap_or_default());
         cfg.api_key = args.api_key.clone();
         cfg.token_ids = !args.no_token_ids;
+        cfg.token_prompts = args.token_prompts;
         if let Some(t) = args.request_timeout {
             cfg.timeout = Duration::from_secs_f64(t.max(0.001));
         }
@@ -140,6 +145,30 @@ pub fn load_env(sandbox: &envhub_sandbox::Sandbox, arg: &str) -> Result<EnvHandl
     let loaded = crate::home::load(sandbox, std::path::Path::new(arg))?;
     let (digest, source) = (loaded.digest(), loaded.source());
     Ok(EnvHandle::new(loaded.module, digest, source)?)
+}
+
+/// Data-file flags of `run` and `eval`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct DataArgs {
+    /// Tasks from your own data: a JSON Lines or Parquet file (the formats
+    /// Hugging Face datasets ship in) whose rows become the environment's
+    /// inline tasks, e.g. GSM8K's `test-00000-of-00001.parquet` for `math`.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Task fields from the data's columns, `FIELD=COLUMN,...` (e.g.
+    /// `question=problem,answer=solution`); without it each row is the task.
+    #[arg(long, value_name = "MAP", requires = "data")]
+    pub columns: Option<String>,
+}
+
+/// The inline tasks a data file gives (none without one).
+pub fn data_tasks(data: Option<&std::path::Path>, columns: Option<&str>) -> Result<Vec<serde_json::Value>> {
+    let Some(path) = data else { return Ok(Vec::new()) };
+    let map = match columns {
+        Some(text) => text.parse().map_err(|e: String| anyhow::anyhow!("--columns: {e}"))?,
+        None => envhub_runner::data::ColumnMap::default(),
+    };
+    Ok(envhub_runner::data::read_tasks(path, &map)?)
 }
 
 /// The split to use when none is given: `train` if there is one, else the first.

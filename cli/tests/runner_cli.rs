@@ -359,3 +359,142 @@ fn pushes_are_counted_and_one_store_takes_one_server() {
     assert!(bare_err.contains("warning: 3 groups had no token ids"), "{bare_err}");
     assert_eq!(queued_after["queue_size"], 3);
 }
+
+/// A POST of `body` over plain std TCP: the status and JSON answer, or
+/// `None` when the connection broke before a whole answer came.
+fn post_json(url: &str, path: &str, body: &Value, key: Option<&str>) -> Option<(u16, Value)> {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
+    let body = body.to_string();
+    let key = key.map_or(String::new(), |k| format!("idempotency-key: {k}\r\n"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n{key}content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body.as_bytes()).ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let answer = serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
+    Some((status, answer))
+}
+
+#[test]
+fn killed_mid_append_the_trajectory_api_keeps_every_acknowledged_group() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("api.log");
+    let (mut server, api) = trajectory_server(home.path(), &store);
+    // Four pushers of large groups (tens of kilobytes a record, so appends
+    // take long enough to be cut), each group marked with its number.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pushers: Vec<_> = (0..4u64)
+        .map(|p| {
+            let (api, stop) = (api.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut acked, mut tried) = (Vec::new(), Vec::new());
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let marker = p * 1_000_000 + n;
+                    let row: Vec<u64> = (0..5000).map(|i| marker + i).collect();
+                    let group =
+                        json!({"tokens": [row], "masks": [vec![-100; 5000]], "scores": [1.0], "marker": marker});
+                    tried.push(marker);
+                    match post_json(&api, "/scored_data", &group, Some(&format!("g-{marker}"))) {
+                        Some((200, _)) => acked.push(marker),
+                        Some((status, answer)) => panic!("a push got {status}: {answer}"),
+                        None => break,
+                    }
+                }
+                (acked, tried)
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill().expect("SIGKILL the trajectory API");
+    let _ = server.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acked, mut tried) = (Vec::new(), std::collections::BTreeSet::new());
+    for p in pushers {
+        let (a, t) = p.join().expect("pusher");
+        acked.extend(a);
+        tried.extend(t);
+    }
+    assert!(acked.len() >= 4, "too few pushes before the kill to test anything: {}", acked.len());
+
+    // Restarted on the same log: every acknowledged group is there, whole,
+    // once; nothing but what was sent; and a retry of one is a duplicate.
+    let (mut server, api) = trajectory_server(home.path(), &store);
+    let (status, _) = post_json(&api, "/register", &json!({"batch_size": 1}), None).expect("register");
+    assert_eq!(status, 200);
+    let mut found = std::collections::BTreeSet::new();
+    loop {
+        let (status, answer) = post_json(&api, "/batch", &json!({}), None).expect("batch");
+        assert_eq!(status, 200, "{answer}");
+        let Some(groups) = answer["batch"].as_array() else { break };
+        for g in groups {
+            let marker = g["marker"].as_u64().expect("a marker");
+            assert_eq!(g["tokens"][0].as_array().map(Vec::len), Some(5000), "group {marker} is whole");
+            assert!(found.insert(marker), "group {marker} came back twice");
+        }
+    }
+    let again = acked[0];
+    let row: Vec<u64> = (0..5000).map(|i| again + i).collect();
+    let group = json!({"tokens": [row], "masks": [vec![-100; 5000]], "scores": [1.0], "marker": again});
+    let retry = post_json(&api, "/scored_data", &group, Some(&format!("g-{again}")));
+    let _ = server.kill();
+    let _ = server.wait();
+    for marker in &acked {
+        assert!(found.contains(marker), "acknowledged group {marker} was lost ({} acked)", acked.len());
+    }
+    assert!(found.is_subset(&tried), "groups nobody sent: {:?}", found.difference(&tried).collect::<Vec<_>>());
+    let (status, answer) = retry.expect("the retry answered");
+    assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)), "{answer}");
+    println!("{} groups acknowledged before SIGKILL, {} found after restart", acked.len(), found.len());
+}
+
+#[test]
+fn rows_of_a_parquet_file_become_the_runs_tasks_and_verify_replays_them() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let pkg = math_package();
+    let pkg = pkg.to_str().expect("utf-8");
+    let url = mock_server();
+    let data = workspace().join("runner/tests/data/gsm8k-sample.parquet");
+    let data = data.to_str().expect("utf-8");
+    let out_file = dir.path().join("t.jsonl");
+    let out_str = out_file.to_str().expect("utf-8");
+    let args = ["run", pkg, "--policy", &url, "--data", data, "--group-size", "1", "--out", out_str, "--quiet"];
+    let ran = envhub(home.path(), &args);
+    let err = String::from_utf8_lossy(&ran.stderr).into_owned();
+    assert!(ran.status.success(), "{err}");
+    // One pass over the data by default: a group per row, in row order.
+    assert!(err.contains("12 task(s)"), "{err}");
+    let lines: Vec<Value> = std::fs::read_to_string(&out_file)
+        .expect("out")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 12);
+    let first = &lines.iter().find(|t| t["group"] == 0).expect("group 0")["task"]["source"]["task"];
+    assert!(first["question"].as_str().is_some_and(|q| q.starts_with("A baker makes 24 muffins")), "{first}");
+    // The inline tasks are on record, so verify replays them.
+    let verified = envhub(home.path(), &["verify", out_str]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("verified 12/12"));
+
+    // A column that is not there: a clear error and a failed exit.
+    let bad =
+        envhub(home.path(), &["run", pkg, "--policy", &url, "--data", data, "--columns", "question=prompt", "--quiet"]);
+    let bad_err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(bad_err.contains("row 0 has no column `prompt` (it has: answer, question)"), "{bad_err}");
+    // --data with two environments is refused, saying what to do.
+    let two = envhub(home.path(), &["run", pkg, pkg, "--policy", &url, "--data", data, "--quiet"]);
+    assert!(!two.status.success());
+    assert!(String::from_utf8_lossy(&two.stderr).contains("[[envs]]"));
+}

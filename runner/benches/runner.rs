@@ -29,6 +29,7 @@ impl Policy for Instant0 {
             version: "0".into(),
             logprobs: LogprobConvention::None,
             sampling: Sampling::default(),
+            step: None,
         }
     }
 
@@ -36,6 +37,8 @@ impl Policy for Instant0 {
         Ok(Completion {
             message: Message::assistant("The answer is \\boxed{42}."),
             prompt_token_ids: vec![1, 2, 3],
+            prompt_source: None,
+            token_source: None,
             token_ids: vec![4, 5],
             logprobs: vec![-0.1, -0.2],
             finish_reason: "stop".into(),
@@ -104,6 +107,7 @@ fn decode(model: &std::path::Path) {
         tools: vec![],
         sampling: Sampling { temperature: 0.8, top_p: 1.0, max_tokens, stop: vec![] },
         seed,
+        prefix: None,
     };
     let mut rates = Vec::new();
     for seed in 0..5 {

@@ -140,6 +140,14 @@ pub enum RunnerError {
         /// Why cutting it back failed.
         reason: String,
     },
+    /// A data file (`--data`) could not be read as tasks.
+    #[error("{path}: {message}")]
+    Data {
+        /// The data file.
+        path: String,
+        /// What is wrong, and where (line or row).
+        message: String,
+    },
     /// A whole record of a log is not a record (not a torn tail).
     #[error("{path}: corrupt record at byte {offset}: {message}")]
     LogCorrupt {

@@ -17,10 +17,12 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod data;
 pub mod env;
 pub mod error;
 pub mod eval;
 pub mod openenv;
+pub mod pace;
 pub mod policy;
 pub mod reward_server;
 pub mod run;

@@ -13,9 +13,11 @@ use tokio::task::JoinSet;
 
 use crate::env::EnvHandle;
 use crate::error::{PolicyError, RunnerError};
-use crate::policy::{Policy, PolicyRequest};
+use crate::pace::Pacer;
+use crate::policy::{Completion, Policy, PolicyRequest, TokenPrefix};
 use crate::trajectory::{
-    ErrorRecord, Finish, PolicyRef, Sampling, TRAJECTORY_FORMAT, TaskRef, Timings, Trajectory, Turn, assign_advantages,
+    Drift, ErrorRecord, Finish, PolicyRef, Sampling, TRAJECTORY_FORMAT, TaskRef, Timings, Trajectory, Turn,
+    assign_advantages,
 };
 
 /// One environment of a run and how often to draw from it.
@@ -60,6 +62,25 @@ pub struct RunConfig {
     pub seed: u64,
     /// Sampling parameters.
     pub sampling: Sampling,
+    /// Filter out groups whose rewards are all equal (DAPO's dynamic
+    /// sampling: their advantages are all zero, so they teach nothing),
+    /// drawing another task for each, at most `tasks` extra draws in all.
+    /// Filtered groups are still sent, marked [`Trajectory::filtered`].
+    pub drop_uniform_groups: bool,
+    /// Paces production by the trainer's step (off-policy control); each
+    /// trajectory records the step it was sampled at ([`PolicyRef::step`]).
+    pub pacer: Option<Arc<Pacer>>,
+}
+
+/// [`Trajectory::filtered`] of a group whose rewards were all equal.
+pub const UNIFORM_REWARDS: &str = "uniform_rewards";
+
+/// Whether every member of `group` is scored and all rewards are equal
+/// (so every advantage is zero). A group of one never is.
+pub fn uniform_rewards(group: &[Trajectory]) -> bool {
+    let mut totals = group.iter().map(Trajectory::total);
+    let Some(Some(first)) = totals.next() else { return false };
+    group.len() > 1 && totals.all(|t| t == Some(first))
 }
 
 impl Default for RunConfig {
@@ -72,6 +93,8 @@ impl Default for RunConfig {
             concurrency: 16,
             seed: 0,
             sampling: Sampling::default(),
+            drop_uniform_groups: false,
+            pacer: None,
         }
     }
 }
@@ -93,6 +116,12 @@ pub struct RunSummary {
     pub turns: u64,
     /// Completion tokens generated.
     pub tokens: u64,
+    /// Trajectories a trainer cannot use, by [`crate::trajectory::Untrainable::kind`].
+    pub untrainable: std::collections::BTreeMap<String, u64>,
+    /// Groups filtered out for uniform rewards ([`RunConfig::drop_uniform_groups`]).
+    pub filtered: u64,
+    /// Extra tasks drawn in place of filtered groups.
+    pub redrawn: u64,
 }
 
 /// One planned group: which environment and task.
@@ -136,6 +165,11 @@ fn check_sizes(config: &RunConfig) -> Result<(), RunnerError> {
 
 fn check_envs(envs: &[EnvSpec], config: &RunConfig) -> Result<(), RunnerError> {
     check_sizes(config)?;
+    if config.drop_uniform_groups && config.group_size < 2 {
+        return Err(RunnerError::Config(
+            "dropping groups with uniform rewards needs groups of at least 2 (a group of one always is)".into(),
+        ));
+    }
     if envs.is_empty() {
         return Err(RunnerError::Config("no environments".into()));
     }
@@ -188,6 +222,13 @@ pub fn planner<E: std::ops::Deref<Target = [EnvSpec]>>(envs: E, config: &RunConf
         next,
         group: 0,
     })
+}
+
+impl<E> Planner<E> {
+    /// Plans one group more than asked for (in place of a filtered one).
+    pub fn draw_one_more(&mut self) {
+        self.tasks += 1;
+    }
 }
 
 impl<E: std::ops::Deref<Target = [EnvSpec]>> Iterator for Planner<E> {
@@ -261,34 +302,76 @@ pub async fn run<P: Policy>(
     let mut set = JoinSet::new();
     let mut summary = RunSummary::default();
     let mut reward_sum = 0.0;
+    let group_size = u64::from(config.group_size);
+    // The next group to start, held while the trainer's pace says wait.
+    let mut next: Option<GroupPlan> = None;
     loop {
-        // Keep spawning while there is room; otherwise collect one result.
-        let spawn_next = if let Ok(permit) = groups_in_flight.clone().try_acquire_owned() {
-            match plans.next() {
-                Some(plan) => {
-                    let (policy, envs, config, rollouts, policy_ref) =
-                        (policy.clone(), envs.clone(), config.clone(), rollouts.clone(), policy_ref.clone());
-                    set.spawn(async move {
-                        let g = run_group(policy, &envs, &config, &rollouts, &policy_ref, plan).await;
-                        drop(permit);
-                        g
-                    });
-                    true
-                }
-                None => false,
-            }
-        } else {
-            false
-        };
-        if spawn_next {
-            continue;
+        if next.is_none() {
+            next = plans.next();
         }
-        let Some(joined) = set.join_next().await else { break };
-        let group = match joined {
+        // Start groups while there is room; otherwise collect one result.
+        if let Some(plan) = next.take() {
+            match groups_in_flight.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let in_flight = set.len() as u64 * group_size;
+                    let admitted = match &config.pacer {
+                        None => Some(None),
+                        Some(pacer) => pacer.try_admit(group_size, in_flight).await?.map(Some),
+                    };
+                    match admitted {
+                        Some(policy_step) => {
+                            let (policy, envs, config, rollouts, mut policy_ref) =
+                                (policy.clone(), envs.clone(), config.clone(), rollouts.clone(), policy_ref.clone());
+                            policy_ref.step = policy_step;
+                            set.spawn(async move {
+                                let g = run_group(policy, &envs, &config, &rollouts, &policy_ref, plan).await;
+                                drop(permit);
+                                g
+                            });
+                            continue;
+                        }
+                        None => next = Some(plan),
+                    }
+                }
+                Err(_) => next = Some(plan),
+            }
+        }
+        let joined = match (&config.pacer, &next) {
+            // Held back by the trainer's pace: ask again after a while, or
+            // as soon as a group finishes.
+            (Some(pacer), Some(_)) => {
+                tokio::select! {
+                    joined = set.join_next(), if !set.is_empty() => joined,
+                    () = tokio::time::sleep(pacer.poll()) => continue,
+                }
+            }
+            _ => set.join_next().await,
+        };
+        let Some(joined) = joined else { break };
+        let mut group = match joined {
             Ok(g) => g,
             Err(e) => return Err(RunnerError::Sink(format!("a group task panicked: {e}"))),
         };
         summary.groups += 1;
+        if config.drop_uniform_groups && uniform_rewards(&group) {
+            for t in &mut group {
+                t.filtered = Some(UNIFORM_REWARDS.to_owned());
+            }
+            summary.filtered += 1;
+            if summary.redrawn < config.tasks {
+                summary.redrawn += 1;
+                plans.draw_one_more();
+            }
+        }
+        if let Some(pacer) = &config.pacer {
+            // Sequences that will never reach the trainer's queue.
+            let queued = if group.iter().any(|t| t.filtered.is_some()) {
+                0
+            } else {
+                group.iter().filter(|t| t.total().is_some() && t.trainable_sequence().is_ok()).count() as u64
+            };
+            pacer.forget(group_size.saturating_sub(queued));
+        }
         for t in &group {
             summary.trajectories += 1;
             summary.turns += t.turns.len() as u64;
@@ -299,6 +382,9 @@ pub async fn run<P: Policy>(
             }
             if !t.errors.is_empty() {
                 summary.failed += 1;
+            }
+            if let Some(u) = &t.untrainable {
+                *summary.untrainable.entry(u.kind.clone()).or_default() += 1;
             }
         }
         if sink.send(group).await.is_err() {
@@ -346,6 +432,7 @@ async fn run_group<P: Policy>(
                 message: "the rollout task panicked".into(),
                 turn: 0,
             });
+            t.untrainable = t.trainable_sequence().err();
             group.push(t);
         }
     }
@@ -395,6 +482,8 @@ fn blank(
         metrics: Default::default(),
         finish: Finish::MaxTurns,
         errors: Vec::new(),
+        untrainable: None,
+        filtered: None,
         timings: Timings::default(),
     }
 }
@@ -421,6 +510,7 @@ pub async fn rollout<P: Policy + ?Sized>(
             t.errors.push(env_error(0, &e));
             t.finish = Finish::EnvError;
             t.timings.total_ms = ms(start);
+            t.untrainable = t.trainable_sequence().err();
             return t;
         }
     };
@@ -431,12 +521,14 @@ pub async fn rollout<P: Policy + ?Sized>(
     let mut state = reset.state;
     let max_turns = config.max_turns.unwrap_or(u32::MAX).min(env.info.max_turns.max(1));
     let mut rng = Rng::derive(config.seed, &[b"sample", &plan.group.to_le_bytes(), &sample.to_le_bytes()]);
+    let mut prefix: Option<TokenPrefix> = None;
     for turn in 0..max_turns {
         let request = PolicyRequest {
             messages: conversation.clone(),
             tools: t.tools.clone(),
             sampling: config.sampling.clone(),
             seed: rng.next_u64(),
+            prefix: prefix.clone(),
         };
         let t_policy = Instant::now();
         let completion = policy.complete(request).await;
@@ -469,7 +561,9 @@ pub async fn rollout<P: Policy + ?Sized>(
             m.resize(m.len() + completion.token_ids.len(), 1);
             m
         };
+        let drift = prefix.as_ref().and_then(|p| drift(&p.tokens, &completion));
         conversation.push(completion.message.clone());
+        prefix = next_prefix(&completion, conversation.len());
         conversation.extend(step.messages.iter().cloned());
         state = step.state;
         t.reward = Some(step.reward.clone());
@@ -481,6 +575,9 @@ pub async fn rollout<P: Policy + ?Sized>(
             token_ids: completion.token_ids,
             logprobs: completion.logprobs,
             loss_mask,
+            prompt_source: completion.prompt_source,
+            token_source: completion.token_source,
+            drift,
             finish_reason: completion.finish_reason,
             reward: step.reward,
             done: step.done,
@@ -495,5 +592,29 @@ pub async fn rollout<P: Policy + ?Sized>(
         }
     }
     t.timings.total_ms = ms(start);
+    t.untrainable = t.trainable_sequence().err();
     t
+}
+
+/// Where a turn's prompt departs from the sequence before it, if it does
+/// (only turns that report prompt ids can be checked).
+fn drift(before: &[u32], completion: &Completion) -> Option<Drift> {
+    let prompt = &completion.prompt_token_ids;
+    if prompt.is_empty() || prompt.starts_with(before) {
+        return None;
+    }
+    let at = prompt.iter().zip(before).take_while(|(a, b)| a == b).count();
+    Some(Drift { at, expected_len: before.len() })
+}
+
+/// The sequence the next turn continues: this turn's prompt and sampled
+/// tokens, covering the conversation's first `messages` messages. `None`
+/// when the policy reported no ids (it cannot continue token by token).
+fn next_prefix(completion: &Completion, messages: usize) -> Option<TokenPrefix> {
+    if completion.prompt_token_ids.is_empty() || completion.token_ids.is_empty() {
+        return None;
+    }
+    let mut tokens = completion.prompt_token_ids.clone();
+    tokens.extend_from_slice(&completion.token_ids);
+    Some(TokenPrefix { tokens, messages })
 }

@@ -41,8 +41,12 @@ impl JsonlSink {
 /// Converts a group to Atropos's `ScoredData`: per member, the episode's
 /// token sequence, mask (-100 on non-policy tokens), score, advantage,
 /// inference logprobs and messages. Members without token ids or with
-/// errors are left out; `None` when none is left.
+/// errors are left out; `None` when none is left, or when the run filtered
+/// the group out ([`Trajectory::filtered`]).
 pub fn to_scored_data(group: &[Trajectory], env_id: Option<i64>) -> Option<Value> {
+    if group.iter().any(|t| t.filtered.is_some()) {
+        return None;
+    }
     let mut tokens = Vec::new();
     let mut masks = Vec::new();
     let mut scores = Vec::new();
@@ -85,6 +89,7 @@ pub fn to_scored_data(group: &[Trajectory], env_id: Option<i64>) -> Option<Value
             "envhub_task_id": first.task.task_id,
             "envhub_run_id": first.run_id,
             "envhub_group": first.group,
+            "envhub_policy_step": first.policy.step,
         },
         "generation_params": {
             "temperature": first.policy.sampling.temperature,
@@ -131,6 +136,8 @@ pub enum Pushed {
     Duplicate,
     /// Nothing to send: no member has token ids and a score without errors.
     NoTokens,
+    /// Not sent: the run filtered the group out (uniform rewards).
+    Filtered,
 }
 
 /// What became of the groups handed to an [`ApiSink`], so that none goes
@@ -145,6 +152,8 @@ pub struct PushStats {
     pub duplicates: u64,
     /// Groups not sent because no member had token ids (and a score, and no errors).
     pub without_tokens: u64,
+    /// Groups not sent because the run filtered them out (uniform rewards).
+    pub filtered: u64,
     /// Groups the API refused or never answered, after all attempts.
     pub failed: u64,
     /// Attempts beyond the first.
@@ -236,6 +245,10 @@ impl ApiSink {
     /// Every outcome, failure included, is counted in [`ApiSink::stats`].
     pub async fn push_group(&self, group: &[Trajectory]) -> Result<Pushed, RunnerError> {
         self.count(|s| s.groups += 1);
+        if group.iter().any(|t| t.filtered.is_some()) {
+            self.count(|s| s.filtered += 1);
+            return Ok(Pushed::Filtered);
+        }
         let Some(data) = to_scored_data(group, self.env_id) else {
             self.count(|s| s.without_tokens += 1);
             return Ok(Pushed::NoTokens);

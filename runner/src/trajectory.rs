@@ -79,6 +79,48 @@ impl Default for Sampling {
     }
 }
 
+/// Where a turn's token ids came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdSource {
+    /// Reported by the inference server that sampled them.
+    Server,
+    /// The in-process model's own: exactly what it was fed and sampled.
+    Model,
+    /// Computed by envhub from text, with the model's tokenizer and chat
+    /// template (the server reported none).
+    Local,
+}
+
+/// A turn whose prompt does not extend the token sequence before it: the
+/// conversation was re-tokenised differently from what the policy sampled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The first position where the prompt differs from the sequence before it.
+    pub at: usize,
+    /// The length of the sequence before it (previous prompt and sampled tokens).
+    pub expected_len: usize,
+}
+
+/// An episode as a trainer takes it: token ids, the Atropos-style mask (the
+/// token id on policy tokens, -100 elsewhere) and per-token logprobs.
+pub type TokenSequence = (Vec<u32>, Vec<i64>, Vec<f32>);
+
+/// Why a trajectory cannot be trained on as one token sequence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Untrainable {
+    /// `no_turns`, `no_token_ids`, `no_prompt_ids`, `drift` or `error`.
+    pub kind: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl Untrainable {
+    fn new(kind: &str, message: impl Into<String>) -> Untrainable {
+        Untrainable { kind: kind.to_owned(), message: message.into() }
+    }
+}
+
 /// The policy that wrote a trajectory's actions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PolicyRef {
@@ -90,6 +132,10 @@ pub struct PolicyRef {
     pub logprobs: LogprobConvention,
     /// Sampling parameters of the run.
     pub sampling: Sampling,
+    /// The trainer's step when the group was started (the policy version
+    /// it was sampled with), where production is paced by the trainer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
 }
 
 /// Why a rollout ended.
@@ -140,6 +186,15 @@ pub struct Turn {
     /// for policy tokens. Empty when the policy reports no token ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loss_mask: Vec<u8>,
+    /// Where `prompt_token_ids` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_source: Option<IdSource>,
+    /// Where `token_ids` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<IdSource>,
+    /// Set when this turn's prompt does not extend the tokens before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
     /// The policy's finish reason (`stop`, `length`, `tool_calls`).
     pub finish_reason: String,
     /// Reward after this step.
@@ -205,6 +260,14 @@ pub struct Trajectory {
     /// Failures (policy errors after retries, environment errors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorRecord>,
+    /// Why a trainer cannot use it, when it cannot (see
+    /// [`Trajectory::trainable_sequence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrainable: Option<Untrainable>,
+    /// Why the run filtered out its group (e.g. `uniform_rewards`): kept on
+    /// record, not sent to trainers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<String>,
     /// Timings.
     pub timings: Timings,
 }
@@ -220,30 +283,61 @@ impl Trajectory {
         self.turns.iter().map(|t| t.token_ids.len()).sum()
     }
 
+    /// The whole episode as one token sequence for a trainer, or `None`
+    /// (see [`Trajectory::trainable_sequence`] for why).
+    pub fn token_sequence(&self) -> Option<TokenSequence> {
+        self.trainable_sequence().ok()
+    }
+
     /// The whole episode as one token sequence for a trainer: the first
     /// turn's prompt, then each turn's completion and the new prompt tokens
-    /// of the next turn (when a turn's prompt extends the previous sequence;
-    /// otherwise the sequence restarts at that turn). Returns tokens, the
-    /// Atropos-style mask (the token id on policy tokens, -100 elsewhere) and
-    /// per-token logprobs (1.0 placeholders on non-policy tokens, as Atropos
-    /// does), or `None` without token ids.
-    pub fn token_sequence(&self) -> Option<(Vec<u32>, Vec<i64>, Vec<f32>)> {
+    /// of the next turn. Returns tokens, the Atropos-style mask (the token id
+    /// on policy tokens, -100 elsewhere) and per-token logprobs (1.0
+    /// placeholders on non-policy tokens, as Atropos does).
+    ///
+    /// Refused, saying why, when a turn lacks token ids, when it failed, or
+    /// when a turn's prompt does not extend the tokens before it (the
+    /// conversation was re-tokenised differently from what was sampled):
+    /// a trainer would otherwise learn from tokens the policy never saw.
+    pub fn trainable_sequence(&self) -> Result<TokenSequence, Untrainable> {
+        if let Some(e) = self.errors.first() {
+            return Err(Untrainable::new("error", format!("the rollout failed: {} ({})", e.message, e.kind)));
+        }
+        if self.turns.is_empty() {
+            return Err(Untrainable::new("no_turns", "the policy took no turn"));
+        }
         let mut tokens: Vec<u32> = Vec::new();
         let mut mask: Vec<i64> = Vec::new();
         let mut logprobs: Vec<f32> = Vec::new();
-        for turn in &self.turns {
+        for (n, turn) in self.turns.iter().enumerate() {
             if turn.token_ids.is_empty() {
-                return None;
+                return Err(Untrainable::new(
+                    "no_token_ids",
+                    format!(
+                        "turn {n} has no token ids: the policy reported none (use a server that returns them: vLLM or SGLang with return_token_ids, llama.cpp with logprobs)"
+                    ),
+                ));
             }
             let prompt = &turn.prompt_token_ids;
-            let new_prompt = if prompt.starts_with(&tokens) {
-                &prompt[tokens.len()..]
-            } else {
-                tokens.clear();
-                mask.clear();
-                logprobs.clear();
-                &prompt[..]
-            };
+            if prompt.is_empty() {
+                return Err(Untrainable::new(
+                    "no_prompt_ids",
+                    format!(
+                        "turn {n} has no prompt token ids: the server reported none and has no /apply-template and /tokenize (vLLM and SGLang report them with return_token_ids)"
+                    ),
+                ));
+            }
+            if !prompt.starts_with(&tokens) {
+                let at = prompt.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+                return Err(Untrainable::new(
+                    "drift",
+                    format!(
+                        "turn {n}'s prompt differs from the {} tokens before it at token {at}: the conversation was re-tokenised differently from what the policy sampled (use a token-in/token-out policy)",
+                        tokens.len()
+                    ),
+                ));
+            }
+            let new_prompt = &prompt[tokens.len()..];
             tokens.extend_from_slice(new_prompt);
             mask.extend(std::iter::repeat_n(-100, new_prompt.len()));
             logprobs.extend(std::iter::repeat_n(1.0, new_prompt.len()));
@@ -255,7 +349,7 @@ impl Trajectory {
                 logprobs.extend(std::iter::repeat_n(0.0, turn.token_ids.len()));
             }
         }
-        if tokens.is_empty() { None } else { Some((tokens, mask, logprobs)) }
+        Ok((tokens, mask, logprobs))
     }
 }
 
@@ -303,6 +397,7 @@ mod tests {
                 version: "1".into(),
                 logprobs: LogprobConvention::None,
                 sampling: Sampling::default(),
+                step: None,
             },
             prompt: vec![],
             tools: vec![],
@@ -312,6 +407,8 @@ mod tests {
             metrics: Default::default(),
             finish: Finish::Done,
             errors: vec![],
+            untrainable: None,
+            filtered: None,
             timings: Timings::default(),
         }
     }
@@ -333,16 +430,17 @@ mod tests {
         assert!(g.iter().all(|t| t.advantage == Some(0.0)));
     }
 
-    #[test]
-    fn token_sequence_merges_extending_turns() {
-        let mut t = traj(Some(1.0));
-        let turn = |p: Vec<u32>, c: Vec<u32>| Turn {
+    fn turn(p: Vec<u32>, c: Vec<u32>) -> Turn {
+        Turn {
             action: Message::assistant("x"),
             observation: vec![],
             prompt_token_ids: p,
             token_ids: c.clone(),
             logprobs: c.iter().map(|_| -0.5).collect(),
             loss_mask: vec![],
+            prompt_source: Some(IdSource::Server),
+            token_source: Some(IdSource::Server),
+            drift: None,
             finish_reason: "stop".into(),
             reward: Reward::default(),
             done: false,
@@ -350,11 +448,41 @@ mod tests {
             attempts: 1,
             policy_ms: 0.0,
             env_ms: 0.0,
-        };
+        }
+    }
+
+    #[test]
+    fn token_sequence_merges_extending_turns() {
+        let mut t = traj(Some(1.0));
         t.turns = vec![turn(vec![1, 2], vec![3]), turn(vec![1, 2, 3, 4], vec![5, 6])];
         let (tokens, mask, lp) = t.token_sequence().unwrap();
         assert_eq!(tokens, vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(mask, vec![-100, -100, 3, -100, 5, 6]);
         assert_eq!(lp, vec![1.0, 1.0, -0.5, 1.0, -0.5, -0.5]);
+    }
+
+    #[test]
+    fn a_drifted_turn_makes_the_episode_untrainable_instead_of_dropping_turns() {
+        let mut t = traj(Some(1.0));
+        // The second prompt re-tokenised the first turn's answer (3 became 7, 8).
+        t.turns = vec![turn(vec![1, 2], vec![3]), turn(vec![1, 2, 7, 8, 4], vec![5, 6])];
+        let why = t.trainable_sequence().expect_err("untrainable");
+        assert_eq!(why.kind, "drift");
+        assert!(why.message.contains("turn 1") && why.message.contains("token 2"), "{}", why.message);
+        assert_eq!(t.token_sequence(), None);
+    }
+
+    #[test]
+    fn missing_ids_and_failures_say_why() {
+        let mut t = traj(Some(1.0));
+        t.turns = vec![turn(vec![1, 2], vec![])];
+        assert_eq!(t.trainable_sequence().expect_err("no ids").kind, "no_token_ids");
+        t.turns = vec![turn(vec![], vec![3])];
+        assert_eq!(t.trainable_sequence().expect_err("no prompt").kind, "no_prompt_ids");
+        t.turns = vec![];
+        assert_eq!(t.trainable_sequence().expect_err("no turns").kind, "no_turns");
+        t.turns = vec![turn(vec![1], vec![2])];
+        t.errors.push(ErrorRecord { stage: "env".into(), kind: "trap".into(), message: "m".into(), turn: 0 });
+        assert_eq!(t.trainable_sequence().expect_err("failed").kind, "error");
     }
 }

@@ -430,6 +430,9 @@ mod sink {
             token_ids: if token_ids { vec![3, 4] } else { vec![] },
             logprobs: vec![],
             loss_mask: vec![],
+            prompt_source: None,
+            token_source: None,
+            drift: None,
             finish_reason: "stop".into(),
             reward: Reward { total: 1.0, components: Default::default() },
             done: true,
@@ -455,6 +458,7 @@ mod sink {
                 version: "1".into(),
                 logprobs: LogprobConvention::None,
                 sampling: Sampling::default(),
+                step: None,
             },
             prompt: vec![Message::user("2+2?")],
             tools: vec![],
@@ -464,6 +468,8 @@ mod sink {
             metrics: Default::default(),
             finish: Finish::Done,
             errors: vec![],
+            untrainable: None,
+            filtered: None,
             timings: Timings::default(),
         }
     }

@@ -121,6 +121,7 @@ fn request(seed: u64, temperature: f64) -> PolicyRequest {
         tools: vec![],
         sampling: Sampling { temperature, top_p: 0.95, max_tokens: 24, stop: vec![] },
         seed,
+        prefix: None,
     }
 }
 

@@ -13,6 +13,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use envhub_runner::policy::CandlePolicy;
+use envhub_runner::policy::TokenPrefix;
 use envhub_runner::policy::candle::chat::CHATML;
 use envhub_runner::policy::candle::tokenizer::bytes_to_unicode;
 use envhub_runner::run::{RunConfig, run};
@@ -103,6 +104,7 @@ fn request(seed: u64, temperature: f64) -> PolicyRequest {
         tools: vec![],
         sampling: Sampling { temperature, top_p: 0.95, max_tokens: 24, stop: vec![] },
         seed,
+        prefix: None,
     }
 }
 
@@ -174,4 +176,39 @@ async fn a_rollout_through_the_tiny_model_records_tokens() {
     }
     assert_eq!(n, 4);
     assert_eq!(h.await.unwrap().unwrap().trajectories, 4);
+}
+
+#[test]
+fn later_turns_extend_the_sampled_tokens_and_never_re_tokenise_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = CandlePolicy::load(&write_tiny_model(dir.path()), Device::Cpu).unwrap();
+    let first = request(1, 1.0);
+    let first_prompt = policy.prompt_ids(&first).unwrap();
+    let mut messages = first.messages.clone();
+    messages.push(Message::assistant("an ant"));
+    messages.push(Message::user("more"));
+    let rendered = PolicyRequest { messages: messages.clone(), ..first.clone() };
+    let full = policy.prompt_ids(&rendered).unwrap();
+    // The answer as the tokenizer spells it, ending with the sampled <|im_end|>.
+    let end = first_prompt.len() + full[first_prompt.len()..].iter().position(|&t| t == 258).unwrap();
+    let sampled = full[first_prompt.len()..=end].to_vec();
+    let continued = |sampled: &[u32]| {
+        let tokens: Vec<u32> = first_prompt.iter().chain(sampled).copied().collect();
+        let prefix = TokenPrefix { tokens: tokens.clone(), messages: first.messages.len() + 1 };
+        let request = PolicyRequest { messages: messages.clone(), prefix: Some(prefix), ..first.clone() };
+        (tokens, policy.prompt_ids(&request).unwrap())
+    };
+    // For ChatML, appending token by token gives what a full render gives.
+    let (_, appended) = continued(&sampled);
+    assert_eq!(appended, full);
+    // A spelling the tokenizer would not choose (`a` `n` unmerged) is kept
+    // as sampled, where re-rendering would merge it.
+    let (tokens, appended) = continued(&[97, 110, 32, 97, 110, 116, 258]);
+    assert!(appended.starts_with(&tokens), "the sampled tokens are the prompt's prefix");
+    assert_eq!(&appended[tokens.len()..], &full[end + 1..], "then the template's continuation");
+    assert_ne!(appended, full);
+    // A turn cut off by the length limit gets the template's <|im_end|> as a prompt token.
+    let (tokens, appended) = continued(&sampled[..sampled.len() - 1]);
+    assert_eq!(appended[tokens.len()], 258);
+    assert_eq!(&appended[tokens.len() + 1..], &full[end + 1..]);
 }

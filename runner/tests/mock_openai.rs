@@ -168,6 +168,7 @@ async fn a_scripted_server_run_loses_no_trajectory() {
         concurrency: 8,
         seed: 7,
         sampling: Sampling { temperature: 0.7, top_p: 0.9, max_tokens: 64, stop: vec![] },
+        ..RunConfig::default()
     };
     let (tx, mut rx) = mpsc::channel(4);
     let handle = tokio::spawn(run(Arc::new(policy(&url)), vec![spec], config, tx));

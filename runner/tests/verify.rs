@@ -27,6 +27,7 @@ impl Policy for Scripted {
             version: "1".into(),
             logprobs: LogprobConvention::None,
             sampling: Sampling::default(),
+            step: None,
         }
     }
 
@@ -42,6 +43,8 @@ impl Policy for Scripted {
         Ok(Completion {
             message: Message::assistant(format!("\\boxed{{{sum}}}")),
             prompt_token_ids: vec![],
+            prompt_source: None,
+            token_source: None,
             token_ids: vec![],
             logprobs: vec![],
             finish_reason: "stop".into(),

@@ -9,15 +9,22 @@ use std::future::Future;
 use envhub_sdk::{Message, Tool};
 
 use crate::error::PolicyError;
-use crate::trajectory::{PolicyRef, Sampling};
+use crate::trajectory::{IdSource, PolicyRef, Sampling};
 
 #[cfg(feature = "candle")]
 pub mod candle;
 pub mod openai;
+pub mod token_prompts;
+pub mod tool_text;
 
 #[cfg(feature = "candle")]
 pub use candle::CandlePolicy;
 pub use openai::{OpenAiConfig, OpenAiPolicy};
+
+/// `Some(source)` when there are `ids`.
+pub(crate) fn source_if(ids: &[u32], source: IdSource) -> Option<IdSource> {
+    (!ids.is_empty()).then_some(source)
+}
 
 /// One request for an assistant turn.
 #[derive(Clone, Debug)]
@@ -30,6 +37,21 @@ pub struct PolicyRequest {
     pub sampling: Sampling,
     /// Seed for this turn's sampling (derived from the run seed, group, sample and turn).
     pub seed: u64,
+    /// The rollout's token sequence so far, from the second turn on: a
+    /// token-in/token-out policy builds this turn's prompt as these tokens
+    /// plus the new messages' tokens, never re-tokenising what it sampled.
+    pub prefix: Option<TokenPrefix>,
+}
+
+/// The token sequence of a rollout so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenPrefix {
+    /// The previous turn's prompt and sampled tokens.
+    pub tokens: Vec<u32>,
+    /// How many of the request's messages those tokens cover (the
+    /// conversation up to and including the last assistant message); the
+    /// rest are new (the environment's answer).
+    pub messages: usize,
 }
 
 /// An assistant turn and what the policy reports about it.
@@ -39,8 +61,12 @@ pub struct Completion {
     pub message: Message,
     /// Prompt token ids, when reported.
     pub prompt_token_ids: Vec<u32>,
+    /// Where `prompt_token_ids` came from (`None` when there are none).
+    pub prompt_source: Option<IdSource>,
     /// Sampled token ids, when reported.
     pub token_ids: Vec<u32>,
+    /// Where `token_ids` came from (`None` when there are none).
+    pub token_source: Option<IdSource>,
     /// Per-token logprobs of the sampled tokens, when reported.
     pub logprobs: Vec<f32>,
     /// `stop`, `length` or `tool_calls`.

@@ -6,15 +6,25 @@
 //! strict, can be told not to send it ([`OpenAiConfig::token_ids`]). Retries
 //! timeouts, unreachable servers, HTTP 429/5xx and malformed bodies with
 //! bounded exponential backoff.
+//!
+//! **Token ids from other servers.** llama.cpp's `llama-server` returns no
+//! `token_ids`, but each `logprobs.content[]` entry carries the sampled
+//! token's `id`; its prompt is rendered and tokenised with the server's own
+//! `/apply-template` and `/tokenize` (so the ids are the server's, not a
+//! guess). vLLM's `return_tokens_as_token_ids` spelling (`"token_id:N"`) is
+//! read too. A server that offers neither gives turns without ids, which
+//! the trajectory records as untrainable, saying why.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use envhub_sdk::{Message, Role, ToolCall};
 use serde_json::{Value, json};
 
-use super::{Completion, Policy, PolicyRequest};
+use super::{Completion, Policy, PolicyRequest, source_if};
 use crate::error::PolicyError;
-use crate::trajectory::{LogprobConvention, PolicyRef, Sampling};
+use crate::trajectory::{IdSource, LogprobConvention, PolicyRef, Sampling};
 
 /// Settings of an [`OpenAiPolicy`].
 #[derive(Clone, Debug)]
@@ -37,6 +47,9 @@ pub struct OpenAiConfig {
     pub token_ids: bool,
     /// Send `logprobs: true`.
     pub logprobs: bool,
+    /// Token-in/token-out through llama.cpp's native `/completion` (see
+    /// [`crate::policy::token_prompts`]) instead of `/chat/completions`.
+    pub token_prompts: bool,
 }
 
 impl OpenAiConfig {
@@ -53,6 +66,7 @@ impl OpenAiConfig {
             max_backoff: Duration::from_secs(8),
             token_ids: true,
             logprobs: true,
+            token_prompts: false,
         }
     }
 }
@@ -62,6 +76,8 @@ impl OpenAiConfig {
 pub struct OpenAiPolicy {
     config: OpenAiConfig,
     client: reqwest::Client,
+    /// Cleared once the server has no `/apply-template` + `/tokenize`.
+    server_tokenizes: Arc<AtomicBool>,
 }
 
 impl OpenAiPolicy {
@@ -71,7 +87,7 @@ impl OpenAiPolicy {
             .timeout(config.timeout)
             .build()
             .map_err(|e| PolicyError::Load(format!("HTTP client: {e}")))?;
-        Ok(OpenAiPolicy { config, client })
+        Ok(OpenAiPolicy { config, client, server_tokenizes: Arc::new(AtomicBool::new(true)) })
     }
 
     /// The settings.
@@ -131,14 +147,21 @@ impl OpenAiPolicy {
             body["logprobs"] = json!(true);
         }
         if self.config.token_ids {
+            // vLLM's and SGLang's spellings (SGLang also wants the prompt's asked for).
             body["return_token_ids"] = json!(true);
+            body["return_prompt_token_ids"] = json!(true);
         }
         body
     }
 
     async fn attempt(&self, body: &Value) -> Result<Completion, PolicyError> {
-        let url = format!("{}/chat/completions", self.config.base_url);
-        let mut req = self.client.post(&url).json(body);
+        let text = self.post_to(&format!("{}/chat/completions", self.config.base_url), body).await?;
+        parse_chat_completion(&text)
+    }
+
+    /// POSTs `body` as JSON to `url`: the answer's text, or why not.
+    async fn post_to(&self, url: &str, body: &Value) -> Result<String, PolicyError> {
+        let mut req = self.client.post(url).json(body);
         if let Some(key) = &self.config.api_key {
             req = req.bearer_auth(key);
         }
@@ -148,7 +171,56 @@ impl OpenAiPolicy {
         if !status.is_success() {
             return Err(PolicyError::Status { status: status.as_u16(), body: truncate(&text, 300) });
         }
-        parse_chat_completion(&text)
+        Ok(text)
+    }
+
+    /// POSTs to `path` under the server's root (llama.cpp's native routes).
+    pub(crate) async fn post_text(&self, path: &str, body: &Value) -> Result<String, PolicyError> {
+        self.post_to(&format!("{}{path}", self.root()), body).await
+    }
+}
+
+impl OpenAiPolicy {
+    /// The server's root (its base URL without `/v1`), where llama.cpp
+    /// serves `/apply-template` and `/tokenize`.
+    fn root(&self) -> &str {
+        self.config.base_url.strip_suffix("/v1").unwrap_or(&self.config.base_url)
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> Option<Value> {
+        serde_json::from_str(&self.post_text(path, body).await.ok()?).ok()
+    }
+
+    /// The prompt ids the server used for `body`'s messages, from its own
+    /// chat template and tokenizer (llama.cpp's `/apply-template` and
+    /// `/tokenize`, with special tokens added and parsed as its chat
+    /// endpoint does). `None`, and not asked again, when it has neither.
+    async fn server_prompt_ids(&self, body: &Value) -> Option<Vec<u32>> {
+        if !self.server_tokenizes.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut request = json!({ "messages": body["messages"] });
+        if let Some(tools) = body.get("tools") {
+            request["tools"] = tools.clone();
+        }
+        let ids = async {
+            let rendered = self.post_json("/apply-template", &request).await?;
+            let prompt = rendered.get("prompt")?.as_str()?.to_owned();
+            let tokenize = json!({ "content": prompt, "add_special": true, "parse_special": true });
+            let tokens = self.post_json("/tokenize", &tokenize).await?;
+            let ids: Option<Vec<u32>> = tokens
+                .get("tokens")?
+                .as_array()?
+                .iter()
+                .map(|t| t.as_u64().or_else(|| t.get("id")?.as_u64()).and_then(|t| u32::try_from(t).ok()))
+                .collect();
+            ids.filter(|ids| !ids.is_empty())
+        }
+        .await;
+        if ids.is_none() {
+            self.server_tokenizes.store(false, Ordering::Relaxed);
+        }
+        ids
     }
 }
 
@@ -197,17 +269,41 @@ pub fn parse_chat_completion(text: &str) -> Result<Completion, PolicyError> {
             .map(|a| a.iter().filter_map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok())).collect())
             .unwrap_or_default()
     };
-    let token_ids = ids(choice.get("token_ids"));
+    let entries = choice.pointer("/logprobs/content").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let mut token_ids = ids(choice.get("token_ids"));
+    if token_ids.is_empty() {
+        token_ids = ids_of_logprob_entries(entries);
+    }
     let prompt_token_ids = ids(v.get("prompt_token_ids").or_else(|| choice.get("prompt_token_ids")));
-    let logprobs: Vec<f32> = choice
-        .get("logprobs")
-        .and_then(|l| l.get("content"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|t| t.get("logprob").and_then(Value::as_f64)).map(|x| x as f32).collect())
-        .unwrap_or_default();
+    let logprobs: Vec<f32> =
+        entries.iter().filter_map(|t| t.get("logprob").and_then(Value::as_f64)).map(|x| x as f32).collect();
     let usage_tokens = v.pointer("/usage/completion_tokens").and_then(Value::as_u64);
     let completion_tokens = usage_tokens.unwrap_or(token_ids.len() as u64);
-    Ok(Completion { message, prompt_token_ids, token_ids, logprobs, finish_reason, completion_tokens, attempts: 1 })
+    Ok(Completion {
+        message,
+        prompt_source: source_if(&prompt_token_ids, IdSource::Server),
+        prompt_token_ids,
+        token_source: source_if(&token_ids, IdSource::Server),
+        token_ids,
+        logprobs,
+        finish_reason,
+        completion_tokens,
+        attempts: 1,
+    })
+}
+
+/// The sampled ids in `logprobs.content[]`, when every entry names one:
+/// llama.cpp's `id`, or vLLM's `token` spelled `"token_id:N"`
+/// (`return_tokens_as_token_ids`). Empty otherwise: a partial list would
+/// misalign tokens and logprobs.
+fn ids_of_logprob_entries(entries: &[Value]) -> Vec<u32> {
+    let id = |e: &Value| -> Option<u32> {
+        if let Some(id) = e.get("id").and_then(Value::as_u64) {
+            return u32::try_from(id).ok();
+        }
+        e.get("token")?.as_str()?.strip_prefix("token_id:")?.parse().ok()
+    };
+    entries.iter().map(id).collect::<Option<Vec<u32>>>().unwrap_or_default()
 }
 
 impl Policy for OpenAiPolicy {
@@ -217,6 +313,7 @@ impl Policy for OpenAiPolicy {
             version: self.config.model.clone(),
             logprobs: if self.config.logprobs { LogprobConvention::Server } else { LogprobConvention::None },
             sampling: Sampling::default(),
+            step: None,
         }
     }
 
@@ -226,9 +323,21 @@ impl Policy for OpenAiPolicy {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&body).await {
+            let answer = if self.config.token_prompts {
+                self.complete_with_token_prompt(&request).await
+            } else {
+                self.attempt(&body).await
+            };
+            match answer {
                 Ok(mut c) => {
                     c.attempts = attempt;
+                    if c.prompt_token_ids.is_empty()
+                        && !c.token_ids.is_empty()
+                        && let Some(ids) = self.server_prompt_ids(&body).await
+                    {
+                        c.prompt_token_ids = ids;
+                        c.prompt_source = Some(IdSource::Server);
+                    }
                     return Ok(c);
                 }
                 Err(e) if e.is_retryable() && attempt <= self.config.max_retries => {

@@ -1,7 +1,7 @@
 //! Chat templates (Jinja, as shipped in `tokenizer.chat_template`) rendered
-//! with minijinja, and Hermes-style `<tool_call>` parsing of model output.
+//! with minijinja.
 
-use envhub_sdk::{FunctionCall, Message, Role, Tool, ToolCall};
+use envhub_sdk::{Message, Role, Tool};
 use minijinja::{Environment, Error, ErrorKind, context};
 use serde_json::{Value, json};
 
@@ -36,6 +36,16 @@ impl ChatTemplate {
 
     /// Renders a conversation, ending with the assistant generation prompt.
     pub fn render(&self, messages: &[Message], tools: &[Tool]) -> Result<String, Error> {
+        self.render_with(messages, tools, true)
+    }
+
+    /// Renders a conversation, with or without the generation prompt.
+    pub fn render_with(
+        &self,
+        messages: &[Message],
+        tools: &[Tool],
+        add_generation_prompt: bool,
+    ) -> Result<String, Error> {
         let msgs: Vec<Value> = messages.iter().map(message_value).collect();
         let tmpl = self.env.get_template("chat")?;
         let tools_v: Option<Vec<Value>> =
@@ -43,7 +53,7 @@ impl ChatTemplate {
         tmpl.render(context! {
             messages => minijinja::value::Serde(&msgs),
             tools => minijinja::value::Serde(&tools_v),
-            add_generation_prompt => true,
+            add_generation_prompt => add_generation_prompt,
             bos_token => self.bos.as_str(),
             eos_token => self.eos.as_str(),
         })
@@ -81,47 +91,6 @@ fn message_value(m: &Message) -> Value {
     v
 }
 
-/// Splits model output into text and Hermes-style tool calls
-/// (`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`). Blocks that
-/// are not valid JSON stay in the text.
-pub fn parse_tool_calls(text: &str, turn_seed: u64) -> Message {
-    let mut content = String::new();
-    let mut calls = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("<tool_call>") {
-        let after = &rest[start + "<tool_call>".len()..];
-        let Some(end) = after.find("</tool_call>") else { break };
-        let body = after[..end].trim();
-        match serde_json::from_str::<Value>(body) {
-            Ok(v) if v.get("name").and_then(Value::as_str).is_some() => {
-                content.push_str(&rest[..start]);
-                let name = v.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-                let arguments = match v.get("arguments") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(a) => a.to_string(),
-                    None => "{}".to_owned(),
-                };
-                calls.push(ToolCall {
-                    id: format!("call_{:x}_{}", turn_seed & 0xffff_ffff, calls.len()),
-                    kind: "function".into(),
-                    function: FunctionCall { name, arguments },
-                });
-            }
-            _ => content.push_str(&rest[..start + "<tool_call>".len() + end + "</tool_call>".len()]),
-        }
-        rest = &after[end + "</tool_call>".len()..];
-    }
-    content.push_str(rest);
-    let content = content.trim();
-    Message {
-        role: Role::Assistant,
-        content: if content.is_empty() && !calls.is_empty() { None } else { Some(content.to_owned()) },
-        tool_calls: calls,
-        tool_call_id: None,
-        name: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,16 +106,5 @@ mod tests {
     fn raise_exception_is_an_error() {
         let t = ChatTemplate::new("{{ raise_exception('no') }}", "", "").unwrap();
         assert!(t.render(&[], &[]).is_err());
-    }
-
-    #[test]
-    fn hermes_tool_calls_are_parsed() {
-        let m = parse_tool_calls("ok <tool_call>{\"name\": \"add\", \"arguments\": {\"a\": 1}}</tool_call>", 1);
-        assert_eq!(m.text(), "ok");
-        assert_eq!(m.tool_calls[0].function.name, "add");
-        assert_eq!(m.tool_calls[0].function.arguments, "{\"a\":1}");
-        let m = parse_tool_calls("<tool_call>nope</tool_call>", 1);
-        assert!(m.tool_calls.is_empty());
-        assert_eq!(m.text(), "<tool_call>nope</tool_call>");
     }
 }

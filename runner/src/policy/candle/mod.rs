@@ -6,7 +6,14 @@
 //! (`tokenizer.ggml.*`, `tokenizer.chat_template`; ChatML when absent), or
 //! from `tokenizer.json` and `tokenizer_config.json` in a directory.
 //! Generation prefills the rendered prompt in one pass, then decodes one
-//! token at a time with the model's KV cache. On CPU, weights in
+//! token at a time with the model's KV cache.
+//!
+//! **Token-in/token-out.** From a rollout's second turn on, the prompt is
+//! the previous prompt and sampled tokens as they were, followed by the
+//! tokens of what the chat template writes after an assistant turn: its
+//! closing (less the end-of-turn token the model already sampled) and the
+//! environment's messages with the generation prompt. What the model
+//! sampled is never re-tokenised, so a rollout is one consistent sequence. On CPU, weights in
 //! quantisations that candle runs without SIMD (Q4_1, Q5_0, Q5_1) are
 //! rewritten as Q8_0 at load (about 3x faster decode; the policy id then
 //! ends in `+cpu-q8_0`, and its version stays the file's sha256).
@@ -30,15 +37,16 @@ use candle_core::quantized::gguf_file::{self, Content, Value as GgufValue};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_qwen2};
-use envhub_sdk::Rng;
+use envhub_sdk::{Message, Rng, Tool};
 
-use self::chat::{CHATML, ChatTemplate, parse_tool_calls};
+use self::chat::{CHATML, ChatTemplate};
 pub use self::safetensors::MAX_CONTEXT;
 use self::safetensors::SafetensorsModel;
 use self::tokenizer::Tokenizer;
-use super::{Completion, Policy, PolicyRequest};
+use super::tool_text::parse_tool_calls;
+use super::{Completion, Policy, PolicyRequest, TokenPrefix};
 use crate::error::PolicyError;
-use crate::trajectory::{LogprobConvention, PolicyRef, Sampling};
+use crate::trajectory::{IdSource, LogprobConvention, PolicyRef, Sampling};
 
 /// A quantized model from a GGUF file.
 enum GgufModel {
@@ -395,8 +403,19 @@ fn load_arch<R: Read + Seek>(arch: &str, ct: Content, reader: &mut R, device: &D
     }))
 }
 
+/// The content of the stand-in assistant turn [`Engine::continuation_ids`]
+/// renders, to find what a template writes after an assistant's text.
+const PROBE: &str = "envhub-probe-5c1e";
+
 impl Engine {
     fn prompt_ids(&self, request: &PolicyRequest) -> Result<Vec<u32>, PolicyError> {
+        if let Some(prefix) = request.prefix.as_ref().filter(|p| !p.tokens.is_empty())
+            && let Some(new) = request.messages.get(prefix.messages..)
+        {
+            let mut ids = prefix.tokens.clone();
+            ids.extend(self.continuation_ids(prefix, new, &request.tools)?);
+            return Ok(ids);
+        }
         let text = self
             .template
             .render(&request.messages, &request.tools)
@@ -404,6 +423,35 @@ impl Engine {
         let mut ids: Vec<u32> = self.bos.into_iter().collect();
         ids.extend(self.tokenizer.encode(&text));
         Ok(ids)
+    }
+
+    /// The tokens that follow `prefix` (which ends with a sampled assistant
+    /// turn) for the `new` messages: the template's text after an assistant
+    /// turn's content, less the end-of-turn token the model sampled, then
+    /// the new messages and the generation prompt. Found by rendering a
+    /// stand-in exchange with and without the new messages, so it does not
+    /// depend on how the template would render the sampled turn itself.
+    fn continuation_ids(&self, prefix: &TokenPrefix, new: &[Message], tools: &[Tool]) -> Result<Vec<u32>, PolicyError> {
+        let template_err = |e: minijinja::Error| PolicyError::Model(format!("chat template: {e}"));
+        let mut exchange = vec![Message::user("u"), Message::assistant(PROBE)];
+        let closed = self.template.render_with(&exchange, tools, false).map_err(template_err)?;
+        exchange.extend_from_slice(new);
+        let next = self.template.render_with(&exchange, tools, true).map_err(template_err)?;
+        let Some(delta) = next.strip_prefix(closed.as_str()) else {
+            return Err(PolicyError::Model(
+                "the chat template renders earlier turns differently once later ones follow, so turns cannot be appended token by token".into(),
+            ));
+        };
+        let after_content = closed.rfind(PROBE).map_or("", |i| &closed[i + PROBE.len()..]);
+        let sampled_end = prefix.tokens.last().filter(|t| self.stop_ids.contains(t));
+        let closing = match sampled_end {
+            Some(&end) => {
+                let end_text = self.tokenizer.decode(&[end], true);
+                after_content.strip_prefix(end_text.as_str()).unwrap_or(after_content)
+            }
+            None => after_content,
+        };
+        Ok(self.tokenizer.encode(&format!("{closing}{delta}")))
     }
 
     fn generate(&self, model: &mut Model, request: &PolicyRequest) -> Result<Completion, PolicyError> {
@@ -452,8 +500,10 @@ impl Engine {
         Ok(Completion {
             message,
             prompt_token_ids: prompt,
+            prompt_source: Some(IdSource::Model),
             completion_tokens: ids.len() as u64,
             token_ids: ids,
+            token_source: Some(IdSource::Model),
             logprobs,
             finish_reason: finish_reason.to_owned(),
             attempts: 1,
@@ -524,6 +574,7 @@ impl Policy for CandlePolicy {
             version: self.version.clone(),
             logprobs: LogprobConvention::Raw,
             sampling: Sampling::default(),
+            step: None,
         }
     }
 

@@ -1,0 +1,78 @@
+//! `drop_uniform_groups` (DAPO's dynamic sampling): a group whose rewards
+//! are all equal is marked, kept on record, not sent to trainers, and
+//! another task is drawn in its place, within a bounded number of draws.
+
+mod common;
+
+use std::sync::Arc;
+
+use envhub_runner::policy::{Completion, Policy, PolicyRequest};
+use envhub_runner::run::{RunConfig, UNIFORM_REWARDS, run};
+use envhub_runner::sink::to_scored_data;
+use envhub_runner::trajectory::{LogprobConvention, PolicyRef, Sampling, Trajectory};
+use envhub_runner::{EnvSpec, PolicyError};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// Always right on `2 + 2`; right on other tasks only for even seeds.
+struct HalfRight;
+
+impl Policy for HalfRight {
+    fn describe(&self) -> PolicyRef {
+        PolicyRef {
+            id: "half".into(),
+            version: "1".into(),
+            logprobs: LogprobConvention::Raw,
+            sampling: Sampling::default(),
+            step: None,
+        }
+    }
+
+    async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
+        let question = request.messages.iter().rev().find_map(|m| m.content.clone()).unwrap_or_default();
+        let right = question.contains("2 + 2") || request.seed.is_multiple_of(2);
+        Ok(common::boxed_answer_with_ids(if right { "4" } else { "5" }))
+    }
+}
+
+async fn run_with(
+    drop_uniform_groups: bool,
+    group_size: u32,
+) -> Result<(Vec<Vec<Trajectory>>, envhub_runner::RunSummary), envhub_runner::RunnerError> {
+    let data = tempfile::tempdir().unwrap();
+    let mut spec = EnvSpec::new(common::math_env(data.path()), "arithmetic-easy");
+    spec.inline = vec![
+        json!({"question": "Compute 2 + 2.", "answer": "4"}),
+        json!({"question": "Compute 1 + 3.", "answer": "4"}),
+    ];
+    let config =
+        RunConfig { tasks: 2, group_size, max_turns: Some(1), drop_uniform_groups, seed: 11, ..RunConfig::default() };
+    let (tx, mut rx) = mpsc::channel(8);
+    let handle = tokio::spawn(run(Arc::new(HalfRight), vec![spec], config, tx));
+    let mut groups = Vec::new();
+    while let Some(g) = rx.recv().await {
+        groups.push(g);
+    }
+    let summary = handle.await.unwrap()?;
+    groups.sort_by_key(|g: &Vec<Trajectory>| g[0].group);
+    Ok((groups, summary))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uniform_groups_are_marked_kept_unsent_and_replaced_within_a_bound() {
+    let (groups, summary) = run_with(true, 8).await.unwrap();
+    // Each `2 + 2` group is uniform: 2 asked for, 2 filtered, 2 drawn in their place.
+    assert_eq!((summary.groups, summary.filtered, summary.redrawn), (4, 2, 2), "{summary:?}");
+    for g in &groups {
+        let uniform = g[0].prompt.iter().any(|m| m.text().contains("2 + 2"));
+        assert_eq!(g.iter().all(|t| t.filtered.as_deref() == Some(UNIFORM_REWARDS)), uniform, "group {}", g[0].group);
+        assert_eq!(to_scored_data(g, None).is_some(), !uniform, "only mixed groups go to trainers");
+    }
+    // Without the switch nothing is filtered.
+    let (groups, summary) = run_with(false, 8).await.unwrap();
+    assert_eq!((summary.groups, summary.filtered), (2, 0));
+    assert!(groups.iter().flatten().all(|t| t.filtered.is_none()));
+    // Groups of one always have uniform rewards: refused.
+    let err = run_with(true, 1).await.unwrap_err().to_string();
+    assert!(err.contains("at least 2"), "{err}");
+}
