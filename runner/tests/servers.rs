@@ -310,10 +310,17 @@ mod native {
         } else {
             format!("<|im_start|>system\nTools: {}<|im_end|>\n", tools.join(","))
         };
-        for m in body["messages"].as_array().into_iter().flatten() {
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        for (i, m) in messages.iter().enumerate() {
             let role = m["role"].as_str().unwrap_or("user");
             let content = m["content"].as_str().unwrap_or("");
-            out.push_str(&format!("<|im_start|>{role}\n{content}<|im_end|>\n"));
+            out.push_str(&format!("<|im_start|>{role}\n{content}"));
+            // As llama.cpp does, a final assistant turn without the
+            // generation prompt is a prefill: left open.
+            let prefill = i + 1 == messages.len() && role == "assistant" && body["add_generation_prompt"] == false;
+            if !prefill {
+                out.push_str("<|im_end|>\n");
+            }
         }
         if body["add_generation_prompt"] != false {
             out.push_str("<|im_start|>assistant\n");

@@ -86,13 +86,15 @@ impl OpenAiPolicy {
                 "the server's chat template renders earlier turns differently once later ones follow, so turns cannot be appended token by token (run without --token-prompts)".into(),
             ));
         };
+        // llama.cpp renders a final assistant turn as a prefill (no
+        // end-of-turn), other templates close it: either way what follows
+        // the content is `after_content` then `delta`.
         let after_content = closed.rfind(PROBE).map_or("", |i| &closed[i + PROBE.len()..]);
-        let mut ids = self.tokenize(after_content, false).await?;
+        let mut ids = self.tokenize(&format!("{after_content}{delta}"), false).await?;
         // The end-of-turn token the model sampled already closed its turn.
         if !ids.is_empty() && ids.first() == prefix.tokens.last() {
             ids.remove(0);
         }
-        ids.extend(self.tokenize(delta, false).await?);
         Ok(ids)
     }
 
