@@ -51,7 +51,7 @@ enum Command {
     #[command(flatten)]
     Hub(hub::HubCommand),
     /// Roll out a policy on environments and write scored trajectories.
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Evaluate a policy: n tasks x k samples, mean reward and pass@k.
     Eval(eval::Args),
     /// Replay recorded trajectories and confirm every reward bit for bit.
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Play(args) => play::run(args),
         Command::Hub(command) => command.run(),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Trajectories(cmd) => trajectories::run(cmd),

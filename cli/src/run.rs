@@ -64,6 +64,17 @@ pub struct Args {
     /// they stay in --out, marked `filtered`, and are not pushed.
     #[arg(long)]
     pub drop_uniform_groups: bool,
+    /// A curriculum: `split=A,B,...` or `KEY=V1,V2,...` (a reset config key,
+    /// e.g. `level=1,2,3,4,5`), easiest first; each environment moves up a
+    /// level when its pass rate is over --pass-band's top, down when under.
+    #[arg(long, value_name = "KNOB")]
+    pub curriculum: Option<String>,
+    /// The pass-rate band a curriculum keeps each environment in, `LOW,HIGH`.
+    #[arg(long, value_name = "LOW,HIGH", default_value = "0.2,0.8", requires = "curriculum")]
+    pub pass_band: String,
+    /// Groups a curriculum averages before it moves.
+    #[arg(long, default_value_t = 4, requires = "curriculum")]
+    pub curriculum_window: usize,
     /// Environment arguments as a JSON object, passed to every `reset`.
     #[arg(long)]
     pub env_config: Option<String>,
@@ -273,6 +284,7 @@ pub fn run(args: Args) -> Result<()> {
         sampling,
         drop_uniform_groups: args.drop_uniform_groups,
         pacer,
+        curriculum: curriculum(&args)?,
     };
     let mut policy_args = args.policy.clone();
     policy_args.policy = policy_args.policy.or(file.policy);
@@ -343,6 +355,25 @@ pub fn run(args: Args) -> Result<()> {
             _ => Ok(()),
         }
     })
+}
+
+/// The curriculum `--curriculum`, `--pass-band` and `--curriculum-window` give.
+fn curriculum(args: &Args) -> Result<Option<envhub_runner::curriculum::Curriculum>> {
+    let Some(knob) = &args.curriculum else { return Ok(None) };
+    let knob = knob.parse().map_err(|e: String| anyhow::anyhow!("--curriculum: {e}"))?;
+    let band: Vec<f64> = args
+        .pass_band
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .ok()
+        .filter(|b: &Vec<f64>| b.len() == 2 && (0.0..=1.0).contains(&b[0]) && b[0] < b[1] && b[1] <= 1.0)
+        .with_context(|| format!("--pass-band `{}` is not LOW,HIGH with 0 <= LOW < HIGH <= 1", args.pass_band))?;
+    Ok(Some(envhub_runner::curriculum::Curriculum {
+        knob,
+        band: (band[0], band[1]),
+        window: args.curriculum_window.max(1),
+    }))
 }
 
 /// Says how many trajectories a trainer cannot use, and why, by kind.

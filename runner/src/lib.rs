@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod curriculum;
 pub mod data;
 pub mod env;
 pub mod error;

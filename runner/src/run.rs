@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::curriculum::{Curriculum, Knob, Ladder};
 use crate::env::EnvHandle;
 use crate::error::{PolicyError, RunnerError};
 use crate::pace::Pacer;
@@ -70,6 +71,8 @@ pub struct RunConfig {
     /// Paces production by the trainer's step (off-policy control); each
     /// trajectory records the step it was sampled at ([`PolicyRef::step`]).
     pub pacer: Option<Arc<Pacer>>,
+    /// Moves each environment's difficulty to keep its pass rate in a band.
+    pub curriculum: Option<Curriculum>,
 }
 
 /// [`Trajectory::filtered`] of a group whose rewards were all equal.
@@ -95,6 +98,7 @@ impl Default for RunConfig {
             sampling: Sampling::default(),
             drop_uniform_groups: false,
             pacer: None,
+            curriculum: None,
         }
     }
 }
@@ -135,6 +139,10 @@ pub struct GroupPlan {
     pub source: TaskSource,
     /// The reset seed shared by the group's rollouts.
     pub seed: u64,
+    /// The reset config, where a curriculum sets it (else the environment's).
+    pub config: Option<Map<String, Value>>,
+    /// The curriculum level it was drawn at, if the run has a curriculum.
+    pub level: Option<usize>,
 }
 
 /// The most tasks (groups) one run takes.
@@ -180,7 +188,17 @@ fn check_envs(envs: &[EnvSpec], config: &RunConfig) -> Result<(), RunnerError> {
     if envs.iter().any(|e| !(e.weight.is_finite() && e.weight > 0.0)) || total <= 0.0 {
         return Err(RunnerError::Config("environment weights must be positive numbers".into()));
     }
+    let mut wanted: Vec<&str> = Vec::new();
+    if let Some(Curriculum { knob: Knob::Split(splits), .. }) = &config.curriculum {
+        wanted.extend(splits.iter().map(String::as_str));
+    }
     for e in envs.iter().filter(|e| e.inline.is_empty()) {
+        if let Some(missing) = wanted.iter().find(|s| !e.handle.info.splits.contains_key(**s)) {
+            return Err(RunnerError::Config(format!(
+                "environment `{}` has no split `{missing}` for the curriculum",
+                e.handle.env_ref.name
+            )));
+        }
         if !e.handle.info.splits.contains_key(&e.split) {
             let known: Vec<_> = e.handle.info.splits.keys().cloned().collect();
             return Err(RunnerError::Config(format!(
@@ -263,7 +281,7 @@ impl<E: std::ops::Deref<Target = [EnvSpec]>> Iterator for Planner<E> {
             TaskSource::Inline(spec.inline[(index % spec.inline.len() as u64) as usize].clone())
         };
         let seed = Rng::derive(self.seed, &[b"reset", &group.to_le_bytes()]).next_u64();
-        Some(GroupPlan { group, env, source, seed })
+        Some(GroupPlan { group, env, source, seed, config: None, level: None })
     }
 }
 
@@ -305,6 +323,7 @@ pub async fn run<P: Policy>(
     let group_size = u64::from(config.group_size);
     // The next group to start, held while the trainer's pace says wait.
     let mut next: Option<GroupPlan> = None;
+    let mut ladders = vec![Ladder::new(); envs.len()];
     loop {
         if next.is_none() {
             next = plans.next();
@@ -320,13 +339,19 @@ pub async fn run<P: Policy>(
                     };
                     match admitted {
                         Some(policy_step) => {
+                            let mut plan = plan;
+                            if let Some(curriculum) = &config.curriculum {
+                                let env = plan.env;
+                                place(&mut plan, curriculum, &envs[env], ladders[env].level());
+                            }
                             let (policy, envs, config, rollouts, mut policy_ref) =
                                 (policy.clone(), envs.clone(), config.clone(), rollouts.clone(), policy_ref.clone());
                             policy_ref.step = policy_step;
                             set.spawn(async move {
+                                let (env, level) = (plan.env, plan.level);
                                 let g = run_group(policy, &envs, &config, &rollouts, &policy_ref, plan).await;
                                 drop(permit);
-                                g
+                                (env, level, g)
                             });
                             continue;
                         }
@@ -348,11 +373,15 @@ pub async fn run<P: Policy>(
             _ => set.join_next().await,
         };
         let Some(joined) = joined else { break };
-        let mut group = match joined {
+        let (env, level, mut group) = match joined {
             Ok(g) => g,
             Err(e) => return Err(RunnerError::Sink(format!("a group task panicked: {e}"))),
         };
         summary.groups += 1;
+        if let (Some(curriculum), Some(level)) = (&config.curriculum, level) {
+            let rate = pass_rate(&group, envs[env].handle.info.max_reward());
+            ladders[env].record(curriculum, level, rate);
+        }
         if config.drop_uniform_groups && uniform_rewards(&group) {
             for t in &mut group {
                 t.filtered = Some(UNIFORM_REWARDS.to_owned());
@@ -406,10 +435,11 @@ async fn run_group<P: Policy>(
 ) -> Vec<Trajectory> {
     let spec = &envs[plan.env];
     let mut set = JoinSet::new();
+    let group_config = plan.config.clone().unwrap_or_else(|| spec.config.clone());
     for sample in 0..config.group_size {
         let (policy, handle, rollouts, policy_ref, plan) =
             (policy.clone(), spec.handle.clone(), rollouts.clone(), policy_ref.clone(), plan.clone());
-        let (cfg, env_config) = (config.clone(), spec.config.clone());
+        let (cfg, env_config) = (config.clone(), group_config.clone());
         set.spawn(async move {
             let _permit = rollouts.acquire_owned().await.ok();
             rollout(&*policy, &handle, &cfg, policy_ref, &plan, sample, env_config).await
@@ -424,7 +454,7 @@ async fn run_group<P: Policy>(
     // A rollout task that panicked (a bug) still yields its trajectory, marked.
     for sample in 0..config.group_size {
         if !group.iter().any(|t| t.sample == sample) {
-            let mut t = blank(&spec.handle, config, policy_ref.clone(), &plan, sample, spec.config.clone());
+            let mut t = blank(&spec.handle, config, policy_ref.clone(), &plan, sample, group_config.clone());
             t.finish = Finish::EnvError;
             t.errors.push(ErrorRecord {
                 stage: "runner".into(),
@@ -594,6 +624,34 @@ pub async fn rollout<P: Policy + ?Sized>(
     t.timings.total_ms = ms(start);
     t.untrainable = t.trainable_sequence().err();
     t
+}
+
+/// Draws `plan` at curriculum `level`: its split (keeping the index, wrapped
+/// to the split's size) or its reset config.
+fn place(plan: &mut GroupPlan, curriculum: &Curriculum, spec: &EnvSpec, level: usize) {
+    plan.level = Some(level);
+    if let (Some(split), TaskSource::Split { index, .. }) = (curriculum.split(level), &plan.source) {
+        let mut index = *index;
+        if let Some(Some(n)) = spec.handle.info.splits.get(split)
+            && *n > 0
+        {
+            index %= n;
+        }
+        plan.source = TaskSource::Split { split: split.to_owned(), index };
+    }
+    if matches!(curriculum.knob, Knob::Config { .. }) {
+        plan.config = Some(curriculum.config(level, &spec.config));
+    }
+}
+
+/// The fraction of `group` reaching the environment's top reward (any
+/// positive reward where the top is 0).
+fn pass_rate(group: &[Trajectory], max_reward: f64) -> f64 {
+    let passed = group
+        .iter()
+        .filter(|t| t.total().is_some_and(|r| if max_reward > 0.0 { r >= max_reward - 1e-9 } else { r > 0.0 }))
+        .count();
+    passed as f64 / group.len().max(1) as f64
 }
 
 /// Where a turn's prompt departs from the sequence before it, if it does

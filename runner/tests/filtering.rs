@@ -1,6 +1,7 @@
-//! `drop_uniform_groups` (DAPO's dynamic sampling): a group whose rewards
-//! are all equal is marked, kept on record, not sent to trainers, and
-//! another task is drawn in its place, within a bounded number of draws.
+//! Choosing what to train on: `drop_uniform_groups` (DAPO's dynamic
+//! sampling: a group whose rewards are all equal is marked, kept on record,
+//! not sent to trainers, and another task is drawn in its place, within a
+//! bounded number of draws) and a curriculum over splits.
 
 mod common;
 
@@ -75,4 +76,70 @@ async fn uniform_groups_are_marked_kept_unsent_and_replaced_within_a_bound() {
     // Groups of one always have uniform rewards: refused.
     let err = run_with(true, 1).await.unwrap_err().to_string();
     assert!(err.contains("at least 2"), "{err}");
+}
+
+/// Adds two numbers right and gets anything else wrong: it passes the easy
+/// arithmetic split, so a curriculum moves it up.
+struct EasyOnly;
+
+impl Policy for EasyOnly {
+    fn describe(&self) -> PolicyRef {
+        PolicyRef {
+            id: "easy".into(),
+            version: "1".into(),
+            logprobs: LogprobConvention::Raw,
+            sampling: Sampling::default(),
+            step: None,
+        }
+    }
+
+    async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
+        let question = request.messages.iter().rev().find_map(|m| m.content.clone()).unwrap_or_default();
+        let nums: Vec<i64> =
+            question.split(|c: char| !c.is_ascii_digit() && c != '-').filter_map(|x| x.parse().ok()).collect();
+        let sum: i64 = if question.contains(" + ") && nums.len() == 2 { nums.iter().sum() } else { -1 };
+        Ok(common::boxed_answer_with_ids(&sum.to_string()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curriculum_climbs_while_the_pass_rate_is_over_its_band_and_records_each_level() {
+    use envhub_runner::curriculum::Curriculum;
+    let data = tempfile::tempdir().unwrap();
+    let spec = EnvSpec::new(common::math_env(data.path()), "arithmetic-easy");
+    let curriculum = Curriculum {
+        knob: "split=arithmetic-easy,arithmetic-medium,arithmetic-hard".parse().unwrap(),
+        band: (0.2, 0.8),
+        window: 2,
+    };
+    let config = RunConfig {
+        tasks: 12,
+        group_size: 2,
+        max_turns: Some(1),
+        concurrency: 2,
+        curriculum: Some(curriculum),
+        ..RunConfig::default()
+    };
+    let (tx, mut rx) = mpsc::channel(8);
+    let handle = tokio::spawn(run(Arc::new(EasyOnly), vec![spec], config, tx));
+    let mut groups = Vec::new();
+    while let Some(g) = rx.recv().await {
+        groups.push(g);
+    }
+    handle.await.unwrap().unwrap();
+    groups.sort_by_key(|g: &Vec<Trajectory>| g[0].group);
+    let splits: Vec<String> = groups
+        .iter()
+        .map(|g| match &g[0].task.source {
+            envhub_sdk::TaskSource::Split { split, .. } => split.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // It starts easy and leaves the easy split once two groups there pass.
+    assert_eq!(splits[0], "arithmetic-easy");
+    assert!(splits.iter().any(|s| s != "arithmetic-easy"), "never moved up: {splits:?}");
+    let first_up = splits.iter().position(|s| s != "arithmetic-easy").unwrap();
+    assert!(first_up >= 2, "moved before a window of evidence: {splits:?}");
+    // Every member of a group records the level it was drawn at.
+    assert!(groups.iter().all(|g| g.iter().all(|t| t.task.source == g[0].task.source)));
 }
