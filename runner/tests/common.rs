@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use envhub_runner::trajectory::IdSource;
+use envhub_runner::trajectory::{IdSource, LogprobConvention, PolicyRef, Sampling};
 use envhub_runner::{Completion, EnvHandle};
 use envhub_sandbox::package::Package;
 use envhub_sandbox::{Sandbox, SandboxConfig};
@@ -73,5 +73,16 @@ pub fn boxed_answer_with_ids(answer: &str) -> Completion {
         finish_reason: "stop".into(),
         completion_tokens: 1,
         attempts: 1,
+    }
+}
+
+/// How a scripted test policy describes itself.
+pub fn scripted_policy_ref(id: &str) -> PolicyRef {
+    PolicyRef {
+        id: id.into(),
+        version: "1".into(),
+        logprobs: LogprobConvention::Raw,
+        sampling: Sampling::default(),
+        step: None,
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use envhub_runner::policy::{Completion, Policy, PolicyRequest};
 use envhub_runner::run::{RunConfig, UNIFORM_REWARDS, run};
 use envhub_runner::sink::to_scored_data;
-use envhub_runner::trajectory::{LogprobConvention, PolicyRef, Sampling, Trajectory};
+use envhub_runner::trajectory::{PolicyRef, Trajectory};
 use envhub_runner::{EnvSpec, PolicyError};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -20,13 +20,7 @@ struct HalfRight;
 
 impl Policy for HalfRight {
     fn describe(&self) -> PolicyRef {
-        PolicyRef {
-            id: "half".into(),
-            version: "1".into(),
-            logprobs: LogprobConvention::Raw,
-            sampling: Sampling::default(),
-            step: None,
-        }
+        common::scripted_policy_ref("half")
     }
 
     async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
@@ -84,13 +78,7 @@ struct EasyOnly;
 
 impl Policy for EasyOnly {
     fn describe(&self) -> PolicyRef {
-        PolicyRef {
-            id: "easy".into(),
-            version: "1".into(),
-            logprobs: LogprobConvention::Raw,
-            sampling: Sampling::default(),
-            step: None,
-        }
+        common::scripted_policy_ref("easy")
     }
 
     async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {

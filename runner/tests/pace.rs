@@ -14,7 +14,7 @@ use envhub_runner::pace::{Pace, Pacer};
 use envhub_runner::policy::{Completion, Policy, PolicyRequest};
 use envhub_runner::run::{RunConfig, run};
 use envhub_runner::sink::ApiSink;
-use envhub_runner::trajectory::{LogprobConvention, PolicyRef, Sampling};
+use envhub_runner::trajectory::PolicyRef;
 use envhub_runner::{EnvSpec, PolicyError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -24,13 +24,7 @@ struct Quick;
 
 impl Policy for Quick {
     fn describe(&self) -> PolicyRef {
-        PolicyRef {
-            id: "quick".into(),
-            version: "1".into(),
-            logprobs: LogprobConvention::Raw,
-            sampling: Sampling::default(),
-            step: None,
-        }
+        common::scripted_policy_ref("quick")
     }
 
     async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {

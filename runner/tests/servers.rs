@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use envhub_runner::policy::{Completion, Policy, PolicyRequest, TokenPrefix};
 use envhub_runner::run::{RunConfig, run};
 use envhub_runner::sink::to_scored_data;
-use envhub_runner::trajectory::{IdSource, LogprobConvention, PolicyRef, Sampling, Trajectory};
+use envhub_runner::trajectory::{IdSource, PolicyRef, Trajectory};
 use envhub_runner::{EnvSpec, OpenAiConfig, OpenAiPolicy, PolicyError};
 use envhub_sdk::{FunctionCall, Message, Role, ToolCall};
 use serde_json::{Value, json};
@@ -172,13 +172,7 @@ struct Scripted {
 
 impl Policy for Scripted {
     fn describe(&self) -> PolicyRef {
-        PolicyRef {
-            id: "scripted".into(),
-            version: "1".into(),
-            logprobs: LogprobConvention::Raw,
-            sampling: Sampling::default(),
-            step: None,
-        }
+        common::scripted_policy_ref("scripted")
     }
 
     async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
