@@ -108,7 +108,11 @@ pub fn run(args: Args) -> Result<()> {
             sink.write_group(g)?;
         }
         let s = summarise(&groups, threshold);
-        println!("{} {} split {split}: {} tasks x {} samples", env_ref.name, env_ref.version, s.tasks, args.samples);
+        let drawn_from = match &args.data.data {
+            Some(path) => format!("data {}", path.display()),
+            None => format!("split {split}"),
+        };
+        println!("{} {} {drawn_from}: {} tasks x {} samples", env_ref.name, env_ref.version, s.tasks, args.samples);
         println!("mean reward   {:.4}", s.mean_reward);
         for (k, v) in &s.pass_at_k {
             println!("pass@{k:<7} {v:.4}");

@@ -498,3 +498,35 @@ fn rows_of_a_parquet_file_become_the_runs_tasks_and_verify_replays_them() {
     assert!(!two.status.success());
     assert!(String::from_utf8_lossy(&two.stderr).contains("[[envs]]"));
 }
+
+#[test]
+fn eval_takes_every_row_of_a_mapped_parquet_file() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let pkg = math_package();
+    let url = mock_server();
+    let data = workspace().join("runner/tests/data/math-sample.zstd.parquet");
+    let results = dir.path().join("eval.jsonl");
+    let args = [
+        "eval",
+        pkg.to_str().expect("utf-8"),
+        "--policy",
+        &url,
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--columns",
+        "question=problem,answer=solution",
+        "-k",
+        "1",
+        "--out",
+        results.to_str().expect("utf-8"),
+        "--quiet",
+    ];
+    let out = envhub(home.path(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("math-sample.zstd.parquet: 12 tasks x 1 samples"), "{stdout}");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval.meta.json")).expect("meta")).expect("json");
+    assert!(meta["data"].as_str().is_some_and(|d| d.ends_with("math-sample.zstd.parquet")), "{meta}");
+}
