@@ -72,9 +72,24 @@ async fn uniform_groups_are_marked_kept_unsent_and_replaced_within_a_bound() {
     assert!(err.contains("at least 2"), "{err}");
 }
 
-/// Adds two numbers right and gets anything else wrong: it passes the easy
-/// arithmetic split, so a curriculum moves it up.
+/// Right on the easy arithmetic split's `Compute $A OP B$.` (`+`, `-`,
+/// `\times`), wrong on anything longer: it passes the easy split, so a
+/// curriculum moves it up.
 struct EasyOnly;
+
+/// The value of `A OP B` in the last message, if that is all it asks.
+fn easy_value(question: &str) -> Option<i64> {
+    let expr = question.split('$').nth(1)?;
+    let parts: Vec<&str> = expr.split_whitespace().collect();
+    let [a, op, b] = parts.as_slice() else { return None };
+    let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
+    match *op {
+        "+" => Some(a + b),
+        "-" => Some(a - b),
+        "\\times" => Some(a * b),
+        _ => None,
+    }
+}
 
 impl Policy for EasyOnly {
     fn describe(&self) -> PolicyRef {
@@ -83,10 +98,8 @@ impl Policy for EasyOnly {
 
     async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
         let question = request.messages.iter().rev().find_map(|m| m.content.clone()).unwrap_or_default();
-        let nums: Vec<i64> =
-            question.split(|c: char| !c.is_ascii_digit() && c != '-').filter_map(|x| x.parse().ok()).collect();
-        let sum: i64 = if question.contains(" + ") && nums.len() == 2 { nums.iter().sum() } else { -1 };
-        Ok(common::boxed_answer_with_ids(&sum.to_string()))
+        let answer = easy_value(&question).map_or("none".to_owned(), |v| v.to_string());
+        Ok(common::boxed_answer_with_ids(&answer))
     }
 }
 
