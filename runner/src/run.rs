@@ -397,7 +397,7 @@ pub async fn run<P: Policy>(
             let queued = if group.iter().any(|t| t.filtered.is_some()) {
                 0
             } else {
-                group.iter().filter(|t| t.total().is_some() && t.trainable_sequence().is_ok()).count() as u64
+                group.iter().filter(|t| t.total().is_some() && t.untrainable.is_none()).count() as u64
             };
             pacer.forget(group_size.saturating_sub(queued));
         }

@@ -21,6 +21,31 @@ pub mod tool_text;
 pub use candle::CandlePolicy;
 pub use openai::{OpenAiConfig, OpenAiPolicy};
 
+/// The content of the stand-in assistant turn rendered to find what a chat
+/// template writes after an assistant's text (see [`continuation_text`]).
+const PROBE: &str = "envhub-probe-5c1e";
+
+/// A stand-in exchange, a user turn and an assistant turn, then `new`: the
+/// conversations a token-in/token-out policy renders with and without the
+/// new messages.
+pub(crate) fn probe_exchange(new: &[Message]) -> (Vec<Message>, Vec<Message>) {
+    let closed = vec![Message::user("u"), Message::assistant(PROBE)];
+    let mut next = closed.clone();
+    next.extend_from_slice(new);
+    (closed, next)
+}
+
+/// From the renderings of [`probe_exchange`]'s two conversations (`closed`
+/// without the generation prompt, `next` with it): what the template
+/// writes after an assistant turn's content, and the new messages' text.
+/// `None` when `next` does not extend `closed` (the template renders
+/// earlier turns differently once later ones follow).
+pub(crate) fn continuation_text<'a>(closed: &'a str, next: &'a str) -> Option<(&'a str, &'a str)> {
+    let delta = next.strip_prefix(closed)?;
+    let after_content = closed.rfind(PROBE).map_or("", |i| &closed[i + PROBE.len()..]);
+    Some((after_content, delta))
+}
+
 /// `Some(source)` when there are `ids`.
 pub(crate) fn source_if(ids: &[u32], source: IdSource) -> Option<IdSource> {
     (!ids.is_empty()).then_some(source)

@@ -187,34 +187,17 @@ impl OpenAiPolicy {
         self.config.base_url.strip_suffix("/v1").unwrap_or(&self.config.base_url)
     }
 
-    async fn post_json(&self, path: &str, body: &Value) -> Option<Value> {
-        serde_json::from_str(&self.post_text(path, body).await.ok()?).ok()
-    }
-
     /// The prompt ids the server used for `body`'s messages, from its own
     /// chat template and tokenizer (llama.cpp's `/apply-template` and
     /// `/tokenize`, with special tokens added and parsed as its chat
     /// endpoint does). `None`, and not asked again, when it has neither.
-    async fn server_prompt_ids(&self, body: &Value) -> Option<Vec<u32>> {
+    async fn server_prompt_ids(&self, request: &PolicyRequest) -> Option<Vec<u32>> {
         if !self.server_tokenizes.load(Ordering::Relaxed) {
             return None;
         }
-        let mut request = json!({ "messages": body["messages"] });
-        if let Some(tools) = body.get("tools") {
-            request["tools"] = tools.clone();
-        }
         let ids = async {
-            let rendered = self.post_json("/apply-template", &request).await?;
-            let prompt = rendered.get("prompt")?.as_str()?.to_owned();
-            let tokenize = json!({ "content": prompt, "add_special": true, "parse_special": true });
-            let tokens = self.post_json("/tokenize", &tokenize).await?;
-            let ids: Option<Vec<u32>> = tokens
-                .get("tokens")?
-                .as_array()?
-                .iter()
-                .map(|t| t.as_u64().or_else(|| t.get("id")?.as_u64()).and_then(|t| u32::try_from(t).ok()))
-                .collect();
-            ids.filter(|ids| !ids.is_empty())
+            let text = self.apply_template(&request.messages, &request.tools, true).await.ok()?;
+            self.tokenize(&text, true).await.ok().filter(|ids| !ids.is_empty())
         }
         .await;
         if ids.is_none() {
@@ -318,22 +301,21 @@ impl Policy for OpenAiPolicy {
     }
 
     async fn complete(&self, request: PolicyRequest) -> Result<Completion, PolicyError> {
-        let body = self.body(&request);
+        let body = (!self.config.token_prompts).then(|| self.body(&request));
         let mut delay = self.config.backoff;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let answer = if self.config.token_prompts {
-                self.complete_with_token_prompt(&request).await
-            } else {
-                self.attempt(&body).await
+            let answer = match &body {
+                None => self.complete_with_token_prompt(&request).await,
+                Some(body) => self.attempt(body).await,
             };
             match answer {
                 Ok(mut c) => {
                     c.attempts = attempt;
                     if c.prompt_token_ids.is_empty()
                         && !c.token_ids.is_empty()
-                        && let Some(ids) = self.server_prompt_ids(&body).await
+                        && let Some(ids) = self.server_prompt_ids(&request).await
                     {
                         c.prompt_token_ids = ids;
                         c.prompt_source = Some(IdSource::Server);

@@ -16,13 +16,9 @@ use serde_json::{Value, json};
 
 use super::openai::OpenAiPolicy;
 use super::tool_text::parse_tool_calls;
-use super::{Completion, PolicyRequest, TokenPrefix};
+use super::{Completion, PolicyRequest, TokenPrefix, continuation_text, probe_exchange};
 use crate::error::PolicyError;
 use crate::trajectory::IdSource;
-
-/// The content of the stand-in assistant turn rendered to find what the
-/// template writes after an assistant's text.
-const PROBE: &str = "envhub-probe-5c1e";
 
 impl OpenAiPolicy {
     async fn native(&self, path: &str, body: &Value) -> Result<Value, PolicyError> {
@@ -31,7 +27,7 @@ impl OpenAiPolicy {
     }
 
     /// `messages` rendered by the server's chat template.
-    async fn apply_template(
+    pub(crate) async fn apply_template(
         &self,
         messages: &[Message],
         tools: &[Tool],
@@ -50,7 +46,7 @@ impl OpenAiPolicy {
     }
 
     /// `text` as the server's tokenizer splits it (special tokens parsed).
-    async fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, PolicyError> {
+    pub(crate) async fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, PolicyError> {
         let body = json!({ "content": text, "add_special": add_special, "parse_special": true });
         let answer = self.native("/tokenize", &body).await?;
         ids(answer.get("tokens")).ok_or_else(|| PolicyError::Malformed("/tokenize: no `tokens` of ids".into()))
@@ -77,11 +73,10 @@ impl OpenAiPolicy {
         new: &[Message],
         tools: &[Tool],
     ) -> Result<Vec<u32>, PolicyError> {
-        let mut exchange = vec![Message::user("u"), Message::assistant(PROBE)];
-        let closed = self.apply_template(&exchange, tools, false).await?;
-        exchange.extend_from_slice(new);
-        let next = self.apply_template(&exchange, tools, true).await?;
-        let Some(delta) = next.strip_prefix(closed.as_str()) else {
+        let (closed, next) = probe_exchange(new);
+        let closed = self.apply_template(&closed, tools, false).await?;
+        let next = self.apply_template(&next, tools, true).await?;
+        let Some((after_content, delta)) = continuation_text(&closed, &next) else {
             return Err(PolicyError::Model(
                 "the server's chat template renders earlier turns differently once later ones follow, so turns cannot be appended token by token (run without --token-prompts)".into(),
             ));
@@ -89,7 +84,6 @@ impl OpenAiPolicy {
         // llama.cpp renders a final assistant turn as a prefill (no
         // end-of-turn), other templates close it: either way what follows
         // the content is `after_content` then `delta`.
-        let after_content = closed.rfind(PROBE).map_or("", |i| &closed[i + PROBE.len()..]);
         let mut ids = self.tokenize(&format!("{after_content}{delta}"), false).await?;
         // The end-of-turn token the model sampled already closed its turn.
         if !ids.is_empty() && ids.first() == prefix.tokens.last() {

@@ -44,7 +44,7 @@ pub use self::safetensors::MAX_CONTEXT;
 use self::safetensors::SafetensorsModel;
 use self::tokenizer::Tokenizer;
 use super::tool_text::parse_tool_calls;
-use super::{Completion, Policy, PolicyRequest, TokenPrefix};
+use super::{Completion, Policy, PolicyRequest, TokenPrefix, continuation_text, probe_exchange};
 use crate::error::PolicyError;
 use crate::trajectory::{IdSource, LogprobConvention, PolicyRef, Sampling};
 
@@ -403,10 +403,6 @@ fn load_arch<R: Read + Seek>(arch: &str, ct: Content, reader: &mut R, device: &D
     }))
 }
 
-/// The content of the stand-in assistant turn [`Engine::continuation_ids`]
-/// renders, to find what a template writes after an assistant's text.
-const PROBE: &str = "envhub-probe-5c1e";
-
 impl Engine {
     fn prompt_ids(&self, request: &PolicyRequest) -> Result<Vec<u32>, PolicyError> {
         if let Some(prefix) = request.prefix.as_ref().filter(|p| !p.tokens.is_empty())
@@ -433,16 +429,14 @@ impl Engine {
     /// depend on how the template would render the sampled turn itself.
     fn continuation_ids(&self, prefix: &TokenPrefix, new: &[Message], tools: &[Tool]) -> Result<Vec<u32>, PolicyError> {
         let template_err = |e: minijinja::Error| PolicyError::Model(format!("chat template: {e}"));
-        let mut exchange = vec![Message::user("u"), Message::assistant(PROBE)];
-        let closed = self.template.render_with(&exchange, tools, false).map_err(template_err)?;
-        exchange.extend_from_slice(new);
-        let next = self.template.render_with(&exchange, tools, true).map_err(template_err)?;
-        let Some(delta) = next.strip_prefix(closed.as_str()) else {
+        let (closed, next) = probe_exchange(new);
+        let closed = self.template.render_with(&closed, tools, false).map_err(template_err)?;
+        let next = self.template.render_with(&next, tools, true).map_err(template_err)?;
+        let Some((after_content, delta)) = continuation_text(&closed, &next) else {
             return Err(PolicyError::Model(
                 "the chat template renders earlier turns differently once later ones follow, so turns cannot be appended token by token".into(),
             ));
         };
-        let after_content = closed.rfind(PROBE).map_or("", |i| &closed[i + PROBE.len()..]);
         let sampled_end = prefix.tokens.last().filter(|t| self.stop_ids.contains(t));
         let closing = match sampled_end {
             Some(&end) => {
