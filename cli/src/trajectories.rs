@@ -20,8 +20,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the one taken is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: String,
-    /// The durable log (default: $ENVHUB_HOME/trajectories/api.log). One
-    /// server per log: a second one is refused.
+    /// Where accepted groups are kept: a log file (default:
+    /// $ENVHUB_HOME/trajectories/api.log; one server per log, a second one
+    /// is refused), or a PostgreSQL URL (`postgres://USER@HOST/DB`), which
+    /// any number of servers may share as one queue.
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// Largest request body, MiB, both as sent and once gzip is decoded.
@@ -49,25 +51,38 @@ fn options(args: &ServeArgs) -> Result<ApiOptions> {
     })
 }
 
+/// The store's URL, when `--store` names a PostgreSQL database.
+fn postgres_url(store: &std::path::Path) -> Option<&str> {
+    store.to_str().filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
 /// Runs `envhub trajectories ...`.
 pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Serve(args) => {
             let options = options(&args)?;
-            let store = args.store.unwrap_or_else(|| envhub_client::home::root().join("trajectories/api.log"));
-            if let Some(dir) = store.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            }
-            let state = ApiState::open_with(&store, options)?;
-            crate::runner_common::runtime()?.block_on(async move {
+            let store = args.store.clone().unwrap_or_else(|| envhub_client::home::root().join("trajectories/api.log"));
+            let rt = crate::runner_common::runtime()?;
+            let (state, described) = match postgres_url(&store) {
+                Some(url) => {
+                    let state = rt.block_on(ApiState::connect_postgres(url, options))?;
+                    (state, "PostgreSQL".to_owned())
+                }
+                None => {
+                    if let Some(dir) = store.parent() {
+                        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                    }
+                    (ApiState::open_with(&store, options)?, store.display().to_string())
+                }
+            };
+            rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&args.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", args.listen))?;
                 let addr = listener.local_addr().context("the listening address")?;
                 eprintln!(
-                    "trajectory API on http://{addr} ({} groups queued; store {})",
-                    state.queue_len(),
-                    store.display()
+                    "trajectory API on http://{addr} ({} groups queued; store {described})",
+                    state.queue_len().await?
                 );
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;

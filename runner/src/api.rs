@@ -46,8 +46,10 @@
 //! it is answered 413 without reading further. `batch_size` is at most
 //! [`MAX_BATCH_SIZE`].
 
+mod backend;
 mod log;
 mod pick;
+mod postgres;
 mod store;
 
 use std::borrow::Cow;
@@ -64,9 +66,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
+use self::backend::Backend;
 pub use self::pick::pick_exact;
+use self::store::Store;
 pub use self::store::{KEPT_KEYS, LogStats};
-use self::store::{Record, Store};
 use crate::error::RunnerError;
 
 /// The largest `batch_size` a trainer may register (sequences per batch).
@@ -101,10 +104,11 @@ impl Default for ApiOptions {
     }
 }
 
-/// The server's state: the replayed log and the open log file.
+/// The server's state: a replayed log and its open file, or a PostgreSQL
+/// database shared with other replicas.
 #[derive(Clone)]
 pub struct ApiState {
-    store: Arc<Mutex<Store>>,
+    store: Backend,
     options: Arc<ApiOptions>,
 }
 
@@ -118,17 +122,29 @@ impl ApiState {
     /// Opens (or creates) the log at `path`, locks it and replays it.
     pub fn open_with(path: &Path, options: ApiOptions) -> Result<Self, RunnerError> {
         let store = Store::open(path, options.compact_min_bytes)?;
-        Ok(ApiState { store: Arc::new(Mutex::new(store)), options: Arc::new(options) })
+        Ok(ApiState { store: Backend::Log(Arc::new(Mutex::new(store))), options: Arc::new(options) })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://...`),
+    /// creating the API's tables there if they are missing. Any number of
+    /// servers may share one database: they serve one queue.
+    /// ([`ApiOptions::compact_min_bytes`] does not apply.)
+    pub async fn connect_postgres(url: &str, options: ApiOptions) -> Result<Self, RunnerError> {
+        let store = postgres::PgStore::connect(url).await?;
+        Ok(ApiState { store: Backend::Postgres(Arc::new(store)), options: Arc::new(options) })
     }
 
     /// Groups waiting in the queue.
-    pub fn queue_len(&self) -> usize {
-        self.store.lock().map(|s| s.inner.queue.len()).unwrap_or(0)
+    pub async fn queue_len(&self) -> Result<usize, RunnerError> {
+        Ok(self.store.status().await?.1)
     }
 
-    /// The log's size and compactions.
-    pub fn log_stats(&self) -> LogStats {
-        self.store.lock().map(|s| s.stats()).unwrap_or_default()
+    /// The log's size and compactions (`None` for PostgreSQL).
+    pub fn log_stats(&self) -> Option<LogStats> {
+        match &self.store {
+            Backend::Log(s) => s.lock().ok().map(|s| s.stats()),
+            Backend::Postgres(_) => None,
+        }
     }
 }
 
@@ -147,7 +163,7 @@ impl From<RunnerError> for ApiError {
             RunnerError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
                 StatusCode::INSUFFICIENT_STORAGE
             }
-            RunnerError::LogBroken { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            RunnerError::LogBroken { .. } | RunnerError::Database { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
@@ -266,20 +282,6 @@ fn check_group(g: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn with_store<T: Send + 'static>(
-    state: &ApiState,
-    f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut guard =
-            store.lock().map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "store poisoned".into()))?;
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-}
-
 fn new_uuid() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut r = envhub_sdk::Rng::new(nanos as u64 ^ u64::from(std::process::id()));
@@ -304,31 +306,25 @@ async fn register(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) ->
         ));
     }
     let uuid = new_uuid();
-    let u = uuid.clone();
-    with_store(&s, move |st| st.append(vec![Record::Register { body, uuid: u }]).map_err(ApiError::from)).await?;
+    s.store.register(body, uuid.clone()).await?;
     Ok(axum::Json(json!({ "uuid": uuid })))
 }
 
 async fn register_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     refuse_browsers(&headers)?;
     let body = body_json(&s.options, &headers, &body)?;
-    let out = with_store(&s, move |st| {
-        let env_id = st.inner.envs.len() as i64;
-        let name = body.get("desired_name").and_then(Value::as_str).unwrap_or("env").to_owned();
-        st.append(vec![Record::RegisterEnv { env_id, body }])?;
-        let t = st.inner.trainer.as_ref().map(|t| t.0.clone()).unwrap_or(Value::Null);
-        Ok(json!({
-            "status": "success",
-            "env_id": env_id,
-            "wandb_name": format!("{name}_{env_id}"),
-            "checkpoint_dir": t.get("checkpoint_dir").cloned().unwrap_or(json!("")),
-            "starting_step": st.inner.step,
-            "checkpoint_interval": t.get("save_checkpoint_interval").cloned().unwrap_or(json!(0)),
-            "num_steps": t.get("num_steps").cloned().unwrap_or(json!(0)),
-        }))
-    })
-    .await?;
-    Ok(axum::Json(out))
+    let name = body.get("desired_name").and_then(Value::as_str).unwrap_or("env").to_owned();
+    let env = s.store.register_env(body).await?;
+    let t = env.trainer.unwrap_or(Value::Null);
+    Ok(axum::Json(json!({
+        "status": "success",
+        "env_id": env.env_id,
+        "wandb_name": format!("{name}_{}", env.env_id),
+        "checkpoint_dir": t.get("checkpoint_dir").cloned().unwrap_or(json!("")),
+        "starting_step": env.step,
+        "checkpoint_interval": t.get("save_checkpoint_interval").cloned().unwrap_or(json!(0)),
+        "num_steps": t.get("num_steps").cloned().unwrap_or(json!(0)),
+    })))
 }
 
 async fn disconnect_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
@@ -337,7 +333,9 @@ async fn disconnect_env(State(s): State<ApiState>, headers: HeaderMap, body: Byt
     let Some(env_id) = body.get("env_id").and_then(Value::as_i64) else {
         return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "`env_id` is required".into()));
     };
-    with_store(&s, move |st| st.append(vec![Record::DisconnectEnv { env_id }]).map_err(ApiError::from)).await?;
+    if !s.store.disconnect_env(env_id).await? {
+        return Ok(axum::Json(json!({ "status": "failure", "error": format!("no environment has env_id {env_id}") })));
+    }
     Ok(axum::Json(json!({ "status": "success" })))
 }
 
@@ -347,7 +345,7 @@ async fn push_groups(s: &ApiState, groups: Vec<(Value, Option<String>)>) -> Resu
     for (g, _) in &groups {
         check_group(g)?;
     }
-    with_store(s, move |st| st.push(groups).map_err(ApiError::from)).await
+    Ok(s.store.push(groups).await?)
 }
 
 async fn scored_data(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
@@ -379,88 +377,60 @@ async fn scored_data_list(State(s): State<ApiState>, headers: HeaderMap, body: B
 
 async fn batch(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult {
     refuse_browsers(&headers)?;
-    let out = with_store(&s, |st| {
-        let Some(bs) = st.inner.batch_size() else { return Ok(json!({ "batch": null })) };
-        let sizes: Vec<usize> = st.inner.queue.iter().map(|q| q.size).collect();
-        let Some(picked) = pick_exact(&sizes, bs) else { return Ok(json!({ "batch": null })) };
-        let seqs: Vec<u64> = picked.iter().map(|&i| st.inner.queue[i].seq).collect();
-        let groups: Vec<Value> = picked.iter().map(|&i| st.inner.queue[i].group.clone()).collect();
-        st.append(vec![Record::Batch { seqs }])?;
-        Ok(json!({ "batch": groups }))
-    })
-    .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(json!({ "batch": s.store.take_batch().await? })))
 }
 
 async fn info(State(s): State<ApiState>) -> ApiResult {
-    let out = with_store(&s, |st| {
-        Ok(match &st.inner.trainer {
-            Some((t, _)) => json!({
-                "batch_size": t.get("batch_size").cloned().unwrap_or(json!(-1)),
-                "max_token_len": t.get("max_token_len").cloned().unwrap_or(json!(-1)),
-            }),
-            None => json!({ "batch_size": -1, "max_token_len": -1 }),
-        })
-    })
-    .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(match s.store.trainer().await? {
+        Some(t) => json!({
+            "batch_size": t.get("batch_size").cloned().unwrap_or(json!(-1)),
+            "max_token_len": t.get("max_token_len").cloned().unwrap_or(json!(-1)),
+        }),
+        None => json!({ "batch_size": -1, "max_token_len": -1 }),
+    }))
 }
 
 async fn status(State(s): State<ApiState>) -> ApiResult {
-    let out =
-        with_store(&s, |st| Ok(json!({ "current_step": st.inner.step, "queue_size": st.inner.queue.len() }))).await?;
-    Ok(axum::Json(out))
+    let (step, queued) = s.store.status().await?;
+    Ok(axum::Json(json!({ "current_step": step, "queue_size": queued })))
 }
 
 async fn status_env(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let body = body_json(&s.options, &headers, &body)?;
     let env_id = body.get("env_id").and_then(Value::as_i64);
-    let out = with_store(&s, move |st| {
-        let env = env_id.and_then(|id| st.inner.envs.iter().find(|e| e.env_id == id));
-        let connected: f64 = st.inner.envs.iter().filter(|e| e.connected).map(|e| e.weight).sum();
-        let weight = env.map_or(0.0, |e| e.weight);
-        let self_queue = env.map_or(0, |e| {
-            st.inner.queue.iter().filter(|q| q.group.get("env_id").and_then(Value::as_i64) == Some(e.env_id)).count()
-        });
-        Ok(json!({
-            "current_step": st.inner.step,
-            "queue_size": st.inner.queue.len(),
-            "unallocated_fraction": 1.0,
-            "self_queue_size": self_queue,
-            "max_group_size": st.inner.envs.iter().map(|e| e.group_size).max().unwrap_or(-1),
-            "env_weight": if connected > 0.0 { weight / connected } else { 0.0 },
-            "env_name": env.map(|e| e.name.clone()),
-        }))
-    })
-    .await?;
-    Ok(axum::Json(out))
+    let st = s.store.env_status().await?;
+    let env = env_id.and_then(|id| st.envs.iter().find(|e| e.env_id == id));
+    let connected: f64 = st.envs.iter().filter(|e| e.connected).map(|e| e.weight).sum();
+    let weight = env.map_or(0.0, |e| e.weight);
+    let self_queue = env.map_or(0, |e| st.queue.iter().filter(|(id, _)| *id == Some(e.env_id)).count());
+    Ok(axum::Json(json!({
+        "current_step": st.step,
+        "queue_size": st.queue.len(),
+        "unallocated_fraction": 1.0,
+        "self_queue_size": self_queue,
+        "max_group_size": st.envs.iter().map(|e| e.group_size).max().unwrap_or(-1),
+        "env_weight": if connected > 0.0 { weight / connected } else { 0.0 },
+        "env_name": env.map(|e| e.name.clone()),
+    })))
 }
 
 async fn wandb_info(State(s): State<ApiState>) -> ApiResult {
-    let out = with_store(&s, |st| {
-        let t = st.inner.trainer.as_ref().map(|t| t.0.clone()).unwrap_or(Value::Null);
-        Ok(json!({
-            "group": t.get("wandb_group").cloned().unwrap_or(Value::Null),
-            "project": t.get("wandb_project").cloned().unwrap_or(Value::Null),
-        }))
-    })
-    .await?;
-    Ok(axum::Json(out))
+    let t = s.store.trainer().await?.unwrap_or(Value::Null);
+    Ok(axum::Json(json!({
+        "group": t.get("wandb_group").cloned().unwrap_or(Value::Null),
+        "project": t.get("wandb_project").cloned().unwrap_or(Value::Null),
+    })))
 }
 
 async fn latest_example(State(s): State<ApiState>) -> ApiResult {
-    let out = with_store(&s, |st| {
-        Ok(st.inner.latest.clone().unwrap_or_else(|| {
-            json!({"tokens": [], "masks": [], "scores": [], "advantages": [], "ref_logprobs": [], "messages": [], "images": []})
-        }))
-    })
-    .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(s.store.latest().await?.unwrap_or_else(|| {
+        json!({"tokens": [], "masks": [], "scores": [], "advantages": [], "ref_logprobs": [], "messages": [], "images": []})
+    })))
 }
 
 async fn reset_data(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult {
     refuse_browsers(&headers)?;
-    with_store(&s, |st| st.append(vec![Record::Reset]).map_err(ApiError::from)).await?;
+    s.store.reset().await?;
     Ok(axum::Json(json!({ "status": "reset" })))
 }
 

@@ -148,6 +148,14 @@ pub enum RunnerError {
         /// What is wrong, and where (line or row).
         message: String,
     },
+    /// The trajectory API's PostgreSQL store failed.
+    #[error(
+        "the trajectory store's database: {message} (check that PostgreSQL is up and the `postgres://` store URL is right)"
+    )]
+    Database {
+        /// What the database or its driver said.
+        message: String,
+    },
     /// A whole record of a log is not a record (not a torn tail).
     #[error("{path}: corrupt record at byte {offset}: {message}")]
     LogCorrupt {

@@ -21,7 +21,10 @@ async fn start(log: &Path) -> Server {
 }
 
 async fn start_with(log: &Path, options: ApiOptions) -> Server {
-    let state = ApiState::open_with(log, options).unwrap();
+    serve_state(ApiState::open_with(log, options).unwrap()).await
+}
+
+async fn serve_state(state: ApiState) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
@@ -517,7 +520,7 @@ mod sink {
         let group = vec![trajectory(0, true), trajectory(1, true), trajectory(2, false)];
         let pushed = sink.push_group(&group).await.unwrap();
         assert_eq!(pushed, Pushed::Duplicate, "the third attempt finds the first one's group");
-        assert_eq!(state.queue_len(), 1, "queued once, however many attempts");
+        assert_eq!(state.queue_len().await.unwrap(), 1, "queued once, however many attempts");
         assert!(pushes.load(Ordering::SeqCst) >= 3);
         let stats = sink.stats();
         assert_eq!(
@@ -527,7 +530,7 @@ mod sink {
         // A group with no token ids at all is counted, not sent.
         assert_eq!(sink.push_group(&[trajectory(0, false)]).await.unwrap(), Pushed::NoTokens);
         assert_eq!(sink.stats().without_tokens, 1);
-        assert_eq!(state.queue_len(), 1);
+        assert_eq!(state.queue_len().await.unwrap(), 1);
     }
 
     /// Answers `/register-env`, then holds every other request open, unanswered.
@@ -556,4 +559,119 @@ mod sink {
         assert!(err.contains("after 2 attempts"), "{err}");
         assert_eq!(sink.stats(), PushStats { groups: 1, failed: 1, retries: 1, ..PushStats::default() });
     }
+}
+
+/// A fresh database beside the one `ENVHUB_TEST_POSTGRES_URL` names
+/// (`scripts/ci-services.sh` starts PostgreSQL and sets it), or `None`.
+async fn fresh_postgres() -> Option<String> {
+    use sqlx::Connection;
+    let Ok(admin) = std::env::var("ENVHUB_TEST_POSTGRES_URL") else {
+        eprintln!("NOTE: the PostgreSQL trajectory store is not tested: ENVHUB_TEST_POSTGRES_URL is unset");
+        return None;
+    };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("envhub_traj_{}_{nanos}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to ENVHUB_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').expect("a database in ENVHUB_TEST_POSTGRES_URL");
+    Some(format!("{base}/{name}"))
+}
+
+async fn pg_server(url: &str) -> Server {
+    serve_state(ApiState::connect_postgres(url, ApiOptions::default()).await.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_postgres_database_serve_one_queue_that_survives_restarts() {
+    let Some(db) = fresh_postgres().await else { return };
+    let c = reqwest::Client::new();
+    let (a, b) = (pg_server(&db).await, pg_server(&db).await);
+    assert_eq!(get(&c, &format!("{}/batch", b.url)).await, json!({"batch": null}));
+    post(
+        &c,
+        &format!("{}/register", a.url),
+        &json!({
+            "wandb_group": "g", "wandb_project": "p", "batch_size": 8, "max_token_len": 2048,
+            "checkpoint_dir": "ck", "save_checkpoint_interval": 10, "starting_step": 0, "num_steps": 100
+        }),
+    )
+    .await;
+    assert_eq!(get(&c, &format!("{}/info", b.url)).await["batch_size"], 8);
+    let env = json!({"max_token_length": 2048, "desired_name": "math", "weight": 1.0, "group_size": 4});
+    assert_eq!(post(&c, &format!("{}/register-env", b.url), &env).await["env_id"], 0);
+    assert_eq!(post(&c, &format!("{}/register-env", a.url), &env).await["env_id"], 1);
+
+    // Groups of 4, 3 and 4 through both replicas, then a list of 1 + 2.
+    post(&c, &format!("{}/scored_data", a.url), &group(4, 1)).await;
+    post_keyed(&c, &format!("{}/scored_data", b.url), "k-2", &group(3, 2)).await;
+    let again = post_keyed(&c, &format!("{}/scored_data", a.url), "k-2", &group(3, 2)).await;
+    assert_eq!(again["duplicate"], true, "a key accepted by one replica is known to the other");
+    post(&c, &format!("{}/scored_data", a.url), &group(4, 3)).await;
+    post(&c, &format!("{}/scored_data_list", b.url), &json!([group(1, 4), group(2, 5)])).await;
+    assert_eq!(get(&c, &format!("{}/status", a.url)).await, json!({"current_step": 0, "queue_size": 5}));
+    assert_eq!(get(&c, &format!("{}/latest_example", a.url)).await["tokens"][0][0], 5);
+    let se: Value =
+        c.get(format!("{}/status-env", b.url)).json(&json!({"env_id": 0})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(se["self_queue_size"], 5);
+    let b1 = get(&c, &format!("{}/batch", b.url)).await;
+    assert_eq!((batch_len(&b1), batch_tags(&b1)), (8, vec![1, 2, 4]));
+    a.stop().await;
+    b.stop().await;
+
+    // A restarted replica finds the step and the rest of the queue.
+    let a = pg_server(&db).await;
+    assert_eq!(get(&c, &format!("{}/status", a.url)).await, json!({"current_step": 1, "queue_size": 2}));
+    assert_eq!(get(&c, &format!("{}/wandb_info", a.url)).await, json!({"group": "g", "project": "p"}));
+    let b = pg_server(&db).await;
+
+    // Four pushers and two trainers on two replicas at once: every group is
+    // handed out exactly once. (The 6 sequences left, one group of 2 and 40
+    // more make 88: 11 batches.)
+    post(&c, &format!("{}/scored_data", b.url), &group(2, 99)).await;
+    let mut pushers = Vec::new();
+    for p in 0..4u32 {
+        let (c, urls) = (c.clone(), [a.url.clone(), b.url.clone()]);
+        pushers.push(tokio::spawn(async move {
+            for i in 0..10u32 {
+                let url = &urls[(i % 2) as usize];
+                post(&c, &format!("{url}/scored_data"), &group(2, 100 + p * 10 + i)).await;
+            }
+        }));
+    }
+    let mut pullers = Vec::new();
+    for url in [a.url.clone(), b.url.clone()] {
+        let c = c.clone();
+        pullers.push(tokio::spawn(async move {
+            let mut tags = Vec::new();
+            for _ in 0..3000 {
+                let b = get(&c, &format!("{url}/batch")).await;
+                if !b["batch"].is_null() {
+                    assert_eq!(batch_len(&b), 8);
+                    tags.extend(batch_tags(&b));
+                } else if get(&c, &format!("{url}/status")).await["current_step"] == 12 {
+                    break;
+                } else {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+            tags
+        }));
+    }
+    for p in pushers {
+        p.await.unwrap();
+    }
+    let mut tags: Vec<u64> = Vec::new();
+    for p in pullers {
+        tags.extend(p.await.unwrap());
+    }
+    tags.sort_unstable();
+    let mut expected: Vec<u64> = (0..4u64).flat_map(|p| (0..10u64).map(move |i| 100 + p * 10 + i)).collect();
+    expected.extend([3, 5, 99]);
+    expected.sort_unstable();
+    assert_eq!(tags, expected, "each group exactly once");
+    assert_eq!(get(&c, &format!("{}/status", b.url)).await, json!({"current_step": 12, "queue_size": 0}));
+    assert_eq!(get(&c, &format!("{}/reset_data", a.url)).await["status"], "reset");
+    assert_eq!(get(&c, &format!("{}/status", b.url)).await, json!({"current_step": 0, "queue_size": 0}));
+    a.stop().await;
+    b.stop().await;
 }

@@ -75,6 +75,35 @@ pub(crate) struct EnvReg {
     pub(crate) connected: bool,
 }
 
+impl EnvReg {
+    /// The environment `/register-env` registered as `env_id` with `body`.
+    pub(crate) fn registered(env_id: i64, body: &Value) -> Self {
+        EnvReg {
+            env_id,
+            name: body.get("desired_name").and_then(Value::as_str).unwrap_or("env").to_owned(),
+            weight: body.get("weight").and_then(Value::as_f64).unwrap_or(1.0),
+            group_size: body.get("group_size").and_then(Value::as_i64).unwrap_or(-1),
+            connected: true,
+        }
+    }
+}
+
+/// The step a trainer's registration starts at, if it names one.
+pub(crate) fn starting_step(registration: &Value) -> Option<u64> {
+    registration.get("starting_step").and_then(Value::as_u64)
+}
+
+/// A registered trainer's batch size.
+pub(crate) fn batch_size(registration: &Value) -> Option<usize> {
+    let bs = registration.get("batch_size")?.as_u64()?;
+    usize::try_from(bs).ok().filter(|b| *b > 0)
+}
+
+/// The `env_id` a group names.
+pub(crate) fn group_env(group: &Value) -> Option<i64> {
+    group.get("env_id").and_then(Value::as_i64)
+}
+
 /// The most recent idempotency keys, oldest first.
 #[derive(Default)]
 struct Keys {
@@ -121,16 +150,10 @@ impl Inner {
     fn apply(&mut self, r: Record, bytes: u64) {
         match r {
             Record::Register { body, uuid } => {
-                self.step = body.get("starting_step").and_then(Value::as_u64).unwrap_or(self.step);
+                self.step = starting_step(&body).unwrap_or(self.step);
                 self.trainer = Some((body, uuid));
             }
-            Record::RegisterEnv { env_id, body } => self.envs.push(EnvReg {
-                env_id,
-                name: body.get("desired_name").and_then(Value::as_str).unwrap_or("env").to_owned(),
-                weight: body.get("weight").and_then(Value::as_f64).unwrap_or(1.0),
-                group_size: body.get("group_size").and_then(Value::as_i64).unwrap_or(-1),
-                connected: true,
-            }),
+            Record::RegisterEnv { env_id, body } => self.envs.push(EnvReg::registered(env_id, &body)),
             Record::DisconnectEnv { env_id } => {
                 for e in self.envs.iter_mut().filter(|e| e.env_id == env_id) {
                     e.connected = false;
@@ -191,8 +214,7 @@ impl Inner {
 
     /// The trainer's batch size, once one registered.
     pub(crate) fn batch_size(&self) -> Option<usize> {
-        let bs = self.trainer.as_ref()?.0.get("batch_size")?.as_u64()?;
-        usize::try_from(bs).ok().filter(|b| *b > 0)
+        batch_size(&self.trainer.as_ref()?.0)
     }
 
     fn snapshot(&self) -> Snapshot {

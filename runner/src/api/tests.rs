@@ -26,7 +26,7 @@ async fn a_full_disk_refuses_one_push_and_poisons_nothing_after_it() {
     let disk = SmallDisk::default();
     disk.room.store(usize::MAX, Ordering::SeqCst);
     let store = Store::over(Box::new(disk.clone()));
-    let state = ApiState { store: Arc::new(Mutex::new(store)), options: Arc::new(ApiOptions::default()) };
+    let state = ApiState { store: Backend::Log(Arc::new(Mutex::new(store))), options: Arc::new(ApiOptions::default()) };
     let url = serve_on_loopback(state.clone()).await;
     let c = reqwest::Client::new();
     let reg = c.post(format!("{url}/register")).json(&json!({"batch_size": 2})).send().await.unwrap();
@@ -40,7 +40,7 @@ async fn a_full_disk_refuses_one_push_and_poisons_nothing_after_it() {
     assert_eq!(status, 507, "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("no space left"), "{answer}");
     assert_eq!(disk.bytes.lock().unwrap().len(), used, "the partial record is cut back");
-    assert_eq!(state.queue_len(), 1);
+    assert_eq!(state.queue_len().await.unwrap(), 1);
 
     disk.room.store(usize::MAX, Ordering::SeqCst);
     assert_eq!(push(&c, &url, 3).await.0, 200);
@@ -50,7 +50,7 @@ async fn a_full_disk_refuses_one_push_and_poisons_nothing_after_it() {
     let path = dir.path().join("api.log");
     std::fs::write(&path, disk.bytes.lock().unwrap().as_slice()).unwrap();
     let replayed = ApiState::open(&path).unwrap();
-    assert_eq!(replayed.queue_len(), 2);
+    assert_eq!(replayed.queue_len().await.unwrap(), 2);
     let url = serve_on_loopback(replayed).await;
     let batch: Value = c.post(format!("{url}/batch")).send().await.unwrap().json().await.unwrap();
     let tags: Vec<u64> =
